@@ -1,0 +1,66 @@
+package io.inf2.compute;
+
+import io.inf2.tensor.FloatMatrix;
+import io.inf2.tensor.Tensor;
+
+/**
+ * The operations the layer math is written against, once, for every backend. Weights are
+ * checkpoint tensors (F32, F16 or BF16 as stored); arithmetic is f32. A backend decides where a
+ * weight's bytes must be to use them (the CPU reads the mapping directly; a GPU resolves them through
+ * its placement). Unless stated, an output may not alias an input.
+ */
+public interface ComputeBackend extends AutoCloseable {
+
+    /** "cpu" or "cuda". */
+    String name();
+
+    /** A short description for logs and results (threads, device name, ...). */
+    String description();
+
+    Activations allocate(int rows, int cols);
+
+    /** Host copy of {@code a} (the CPU backend may return a view of the same memory). */
+    FloatMatrix download(Activations a);
+
+    /** {@code host} in this backend's memory (the CPU backend may wrap it without copying). */
+    Activations upload(FloatMatrix host);
+
+    /** out[r] = table[tokens[r]] for a [vocab, cols] table. */
+    void embed(int[] tokens, Tensor table, Activations out);
+
+    /** x[r] += table[indices[r]]; learned position embeddings. */
+    void addEmbeddingRows(int[] indices, Tensor table, Activations x);
+
+    /** out = x · wᵀ (+ bias): x [m, k], w [n, k], bias [n] or null, out [m, n]. */
+    void linear(Activations x, Tensor weight, Tensor bias, Activations out);
+
+    void layerNorm(Activations x, Tensor gamma, Tensor beta, float eps, Activations out);
+
+    void rmsNorm(Activations x, Tensor gamma, float eps, Activations out);
+
+    /** acc += x, element-wise. */
+    void addInPlace(Activations acc, Activations x);
+
+    /** x = relu(x) or gelu(x) in place; {@code kind} is "relu" or "gelu". */
+    void activate(Activations x, String kind);
+
+    /** gate = silu(gate) * up, in place. */
+    void siluMul(Activations gate, Activations up);
+
+    /** Rotary embedding in place on each head of each row; row r is at {@code positions[r]}. */
+    void rotary(Activations x, int heads, RotaryTable table, int[] positions);
+
+    /**
+     * Causal self-attention within each sequence of a packed prefill batch. Sequence s occupies rows
+     * [starts[s], starts[s] + lengths[s]) of q [T, heads·headDim], k and v [T, kvHeads·headDim].
+     * Query head h reads KV head h / (heads / kvHeads). Scores are scaled by 1/√headDim.
+     */
+    void causalAttention(Activations q, Activations k, Activations v, int[] starts, int[] lengths,
+                         int heads, int kvHeads, int headDim, Activations out);
+
+    /** dst[i] = src[rows[i]]. */
+    void gatherRows(Activations src, int[] rows, Activations dst);
+
+    @Override
+    void close();
+}

@@ -1,0 +1,50 @@
+package io.inf2.engine;
+
+import io.inf2.config.Inf2Config;
+import io.inf2.config.Settings;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * The engine's typed options, taken from an {@link Inf2Config} (command line, Spark keys or code).
+ *
+ * @param model          local model directory
+ * @param backend        "cpu", "cuda" or "auto"
+ * @param threads        CPU threads (resolved: never 0)
+ * @param batchSize      sequences per engine batch
+ * @param defaults       sampling settings for requests that bring none
+ * @param kvCache        "memory", "csd" or "storage"
+ * @param csdDirectories device directories for csd and storage placements
+ * @param writebackTokens delayed-writeback page size in tokens
+ * @param xcacheFraction fraction of sequences kept as X; NaN means choose automatically
+ * @param csdThreads     near-storage compute threads per emulated device
+ */
+public record EngineOptions(Path model, String backend, int threads, int batchSize, SamplingParams defaults,
+                            String kvCache, List<Path> csdDirectories, int writebackTokens, double xcacheFraction,
+                            int csdThreads) {
+
+    public EngineOptions {
+        csdDirectories = List.copyOf(csdDirectories);
+        if ((kvCache.equals("csd") || kvCache.equals("storage")) && csdDirectories.isEmpty()) {
+            throw new IllegalArgumentException("kvCache=" + kvCache + " needs at least one device directory (--csd DIR[,DIR...], spark.inf2.csd)");
+        }
+    }
+
+    public static EngineOptions from(Inf2Config c) {
+        int threads = c.get(Settings.THREADS);
+        if (threads == 0) {
+            threads = Runtime.getRuntime().availableProcessors();
+        }
+        SamplingParams defaults = new SamplingParams(c.get(Settings.MAX_NEW_TOKENS), c.get(Settings.TEMPERATURE),
+                c.get(Settings.TOP_K), c.get(Settings.TOP_P), c.get(Settings.REPETITION_PENALTY), c.get(Settings.SEED),
+                c.get(Settings.STOP_TOKEN_IDS));
+        return new EngineOptions(Path.of(c.get(Settings.MODEL)), c.get(Settings.BACKEND), threads, c.get(Settings.BATCH_SIZE),
+                defaults, c.get(Settings.KV_CACHE), c.get(Settings.CSD), c.get(Settings.WRITEBACK_TOKENS),
+                c.get(Settings.XCACHE_FRACTION), c.get(Settings.CSD_THREADS));
+    }
+
+    public EngineOptions withModel(Path dir) {
+        return new EngineOptions(dir, backend, threads, batchSize, defaults, kvCache, csdDirectories, writebackTokens,
+                xcacheFraction, csdThreads);
+    }
+}

@@ -1,0 +1,1 @@
+package io.inf2.spark; final class Placeholder {}
