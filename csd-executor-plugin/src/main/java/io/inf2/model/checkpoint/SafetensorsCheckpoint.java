@@ -83,7 +83,7 @@ public final class SafetensorsCheckpoint implements Checkpoint {
             if (!Files.isRegularFile(shardPath)) {
                 String example = weightMap.entrySet().stream().filter(e -> e.getValue().equals(shard)).findFirst()
                         .map(Map.Entry::getKey).orElseThrow();
-                throw new ModelFormatException(index + ": shard " + shard + " (listed for tensor " + example
+                throw new ModelFormatException(index + ": shard " + shard + " (listed for tensor " + SafetensorsFile.printable(example)
                         + ") does not exist");
             }
             shardPaths.add(shardPath);
@@ -102,11 +102,11 @@ public final class SafetensorsCheckpoint implements Checkpoint {
                 files.add(file);
                 for (String name : file.names()) {
                     if (weightMap != null && !weightMap.containsKey(name)) {
-                        throw new ModelFormatException(p + ": tensor " + name + " is not listed in " + INDEX_FILE_NAME);
+                        throw new ModelFormatException(p + ": tensor " + SafetensorsFile.printable(name) + " is not listed in " + INDEX_FILE_NAME);
                     }
                     SafetensorsFile other = fileOf.putIfAbsent(name, file);
                     if (other != null) {
-                        throw new ModelFormatException(p + ": tensor " + name + " is also in " + other.path().getFileName());
+                        throw new ModelFormatException(p + ": tensor " + SafetensorsFile.printable(name) + " is also in " + other.path().getFileName());
                     }
                 }
             }
@@ -114,8 +114,8 @@ public final class SafetensorsCheckpoint implements Checkpoint {
                 for (Map.Entry<String, String> e : weightMap.entrySet()) {
                     SafetensorsFile actual = fileOf.get(e.getKey());
                     if (actual == null || !actual.path().getFileName().toString().equals(e.getValue())) {
-                        throw new ModelFormatException(location + "/" + INDEX_FILE_NAME + ": tensor " + e.getKey()
-                                + ": the index says " + e.getValue() + ", but "
+                        throw new ModelFormatException(Path.of(location, INDEX_FILE_NAME) + ": tensor "
+                                + SafetensorsFile.printable(e.getKey()) + ": the index says " + e.getValue() + ", but "
                                 + (actual == null ? "no shard holds it" : "it is in " + actual.path().getFileName()));
                     }
                 }
@@ -142,7 +142,7 @@ public final class SafetensorsCheckpoint implements Checkpoint {
         for (Map.Entry<String, JsonNode> e : map.properties()) {
             String shard = e.getValue().asText("");
             if (!e.getValue().isTextual() || !isPlainFileName(shard)) {
-                throw new ModelFormatException(index + ": tensor " + e.getKey() + ": shard "
+                throw new ModelFormatException(index + ": tensor " + SafetensorsFile.printable(e.getKey()) + ": shard "
                         + SafetensorsFile.oneLine(e.getValue().toString()) + " is not a file name inside the model directory");
             }
             out.put(e.getKey(), shard);
@@ -238,7 +238,7 @@ public final class SafetensorsCheckpoint implements Checkpoint {
         }
         SafetensorsFile file = fileOf.get(name);
         if (file == null) {
-            throw new ModelFormatException(location + ": no tensor named " + name);
+            throw new ModelFormatException(location + ": no tensor named " + SafetensorsFile.printable(name));
         }
         return file;
     }

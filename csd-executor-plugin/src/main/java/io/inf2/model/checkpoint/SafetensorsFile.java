@@ -144,7 +144,7 @@ public final class SafetensorsFile {
     public Tensor tensor(String name) {
         Tensor t = tensors.get(name);
         if (t == null) {
-            throw fail(path, "no tensor named " + name);
+            throw fail(path, "no tensor named " + printable(name));
         }
         return t;
     }
@@ -166,7 +166,7 @@ public final class SafetensorsFile {
     private Entry entry(String name) {
         Entry e = entries.get(name);
         if (e == null) {
-            throw fail(path, "no tensor named " + name);
+            throw fail(path, "no tensor named " + printable(name));
         }
         return e;
     }
@@ -300,14 +300,32 @@ public final class SafetensorsFile {
         }
     }
 
+    /** The first line of {@code s}, for quoting exception messages. */
     static String oneLine(String s) {
         if (s == null) {
             return "no detail";
         }
         String line = s.strip();
         int nl = line.indexOf('\n');
-        line = nl < 0 ? line : line.substring(0, nl).strip();
-        return line.length() > 200 ? line.substring(0, 200) + "..." : line;
+        return printable(nl < 0 ? line : line.substring(0, nl).strip());
+    }
+
+    /**
+     * {@code s} safe to quote in a one-line message: control characters escaped, at most 200 characters.
+     * Names come from the file, and a hostile file must not be able to forge extra log lines.
+     */
+    static String printable(String s) {
+        StringBuilder out = new StringBuilder(Math.min(s.length(), 210));
+        for (int i = 0; i < s.length() && out.length() < 200; i++) {
+            char ch = s.charAt(i);
+            if (Character.isISOControl(ch) || Character.getType(ch) == Character.LINE_SEPARATOR
+                    || Character.getType(ch) == Character.PARAGRAPH_SEPARATOR) {
+                out.append(String.format("\\u%04x", (int) ch));
+            } else {
+                out.append(ch);
+            }
+        }
+        return out.length() < 200 || out.length() == s.length() ? out.toString() : out + "...";
     }
 
     private static ModelFormatException fail(Path file, String problem) {
@@ -319,6 +337,6 @@ public final class SafetensorsFile {
     }
 
     private static ModelFormatException failTensor(Path file, String tensor, String problem) {
-        return new ModelFormatException(file + ": tensor " + oneLine(tensor) + ": " + problem);
+        return new ModelFormatException(file + ": tensor " + printable(tensor) + ": " + problem);
     }
 }
