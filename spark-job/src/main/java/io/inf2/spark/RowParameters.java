@@ -128,7 +128,7 @@ final class RowParameters implements Serializable {
 
     /** A cell as the text a flag would carry: numbers as written, arrays joined by commas. */
     private static String asText(Object v) {
-        if (v instanceof scala.collection.Iterable<?> seq) {
+        if (v instanceof scala.collection.Seq<?> seq) {
             return CollectionConverters.asJava(seq).stream().map(String::valueOf).collect(Collectors.joining(","));
         }
         if (v instanceof Double d && d == Math.rint(d) && !Double.isInfinite(d)) {

@@ -455,7 +455,7 @@ final class JinjaRuntime {
                     }
                     yield Math.floorMod(a, c);
                 }
-                case "**" -> c >= 0 ? (long) Math.pow(a, c) : Math.pow(a, c);
+                case "**" -> c >= 0 ? (Object) (long) Math.pow(a, c) : (Object) Math.pow(a, c);
                 default -> throw new IllegalStateException(op);
             };
         }
