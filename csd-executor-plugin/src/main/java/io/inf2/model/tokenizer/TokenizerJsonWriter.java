@@ -64,7 +64,7 @@ public final class TokenizerJsonWriter {
     private static final Map<TokenizerStyle, BuiltFiles> BUILT = new EnumMap<>(TokenizerStyle.class);
 
     /** The two files of one style, built once per JVM: building LLaMA-2's trains its merges. */
-    private record BuiltFiles(byte[] tokenizerJson, byte[] tokenizerConfigJson, WrittenTokenizer ids) {
+    record BuiltFiles(byte[] tokenizerJson, byte[] tokenizerConfigJson, WrittenTokenizer ids) {
     }
 
     private TokenizerJsonWriter() {
@@ -97,11 +97,16 @@ public final class TokenizerJsonWriter {
     }
 
     private static synchronized BuiltFiles built(TokenizerStyle style) {
-        return BUILT.computeIfAbsent(style, s -> switch (s) {
+        return BUILT.computeIfAbsent(style, TokenizerJsonWriter::build);
+    }
+
+    /** Builds the files of {@code style} from scratch, bypassing the per-JVM cache. */
+    static BuiltFiles build(TokenizerStyle style) {
+        return switch (style) {
             case GPT2 -> gpt2();
             case LLAMA2 -> llama2();
             case LLAMA3 -> llama3();
-        });
+        };
     }
 
     private static BuiltFiles gpt2() {
