@@ -117,6 +117,11 @@ public record ModelConfig(
         return nl < 0 ? s : s.substring(0, nl);
     }
 
+    /** Parses a config.json document (no generation_config.json). */
+    public static ModelConfig parse(JsonNode config) {
+        return fromJson(config, JSON.createObjectNode());
+    }
+
     static ModelConfig fromJson(JsonNode c, JsonNode gen) {
         String modelType = text(c, "model_type", null);
         if (modelType == null) {
