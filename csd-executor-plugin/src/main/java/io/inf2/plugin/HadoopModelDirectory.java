@@ -21,7 +21,8 @@ final class HadoopModelDirectory implements RemoteDirectory {
     /** {@code qualified} must carry its scheme (see {@link ModelLocator#qualify}). */
     HadoopModelDirectory(Path qualified, Configuration hadoopConf) throws IOException {
         this.fs = qualified.getFileSystem(hadoopConf);
-        this.root = qualified;
+        // Re-parsed so that ".../model/" and ".../model" name the same cache entry.
+        this.root = new Path(qualified.toString());
     }
 
     @Override

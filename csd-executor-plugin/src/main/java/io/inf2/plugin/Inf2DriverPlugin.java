@@ -2,6 +2,7 @@ package io.inf2.plugin;
 
 import io.inf2.config.ConfigException;
 import io.inf2.config.Inf2Config;
+import io.inf2.config.Setting;
 import io.inf2.config.Settings;
 import java.lang.System.Logger.Level;
 import java.util.LinkedHashMap;
@@ -21,7 +22,11 @@ final class Inf2DriverPlugin implements DriverPlugin {
     private static final System.Logger LOG = System.getLogger(Inf2DriverPlugin.class.getName());
     private static final String TASK_RESOURCE_PREFIX = "spark.task.resource.";
 
-    /** Returns the validated settings by name (the executors' extraConf), the model URI qualified. */
+    /**
+     * Validates every spark.inf2.* key against the engine's, the plugin's and the registered
+     * {@link SettingsProvider}s' settings; returns the executors' extraConf: the engine and plugin
+     * values by name, the model URI qualified.
+     */
     @Override
     public Map<String, String> init(SparkContext sc, PluginContext pluginContext) {
         SparkConf conf = sc.getConf();
@@ -29,10 +34,18 @@ final class Inf2DriverPlugin implements DriverPlugin {
         for (Tuple2<String, String> entry : conf.getAll()) {
             given.put(entry._1(), entry._2());
         }
-        Inf2Config config = Inf2Config.fromSparkConf(given, PluginSettings.catalog());
+        Inf2Config config = Inf2Config.fromSparkConf(given,
+                PluginSettings.applicationCatalog(Thread.currentThread().getContextClassLoader()));
         checkLocalModeResources(sc.master(), given);
 
-        Map<String, String> forExecutors = new LinkedHashMap<>(config.asText());
+        // Executors get the engine's and the plugin's settings; front-end settings stay with their front end.
+        Map<String, String> forExecutors = new LinkedHashMap<>();
+        for (Setting<?> s : PluginSettings.catalog()) {
+            String text = config.asText().get(s.name());
+            if (text != null) {
+                forExecutors.put(s.name(), text);
+            }
+        }
         if (config.isSet(Settings.MODEL)) {
             String model = ModelLocator.qualify(config.get(Settings.MODEL), sc.hadoopConfiguration());
             ModelLocator.checkModelDirectory(model, sc.hadoopConfiguration());

@@ -43,6 +43,12 @@ public final class Inf2ExecutorRuntime implements AutoCloseable {
         Path resolve(String modelUri) throws IOException;
     }
 
+    /** Opens an engine on a local model directory with this executor's devices. */
+    @FunctionalInterface
+    interface EngineOpener {
+        InferenceEngine open(EngineOptions options);
+    }
+
     private static final System.Logger LOG = System.getLogger(Inf2ExecutorRuntime.class.getName());
     private static final AtomicReference<Inf2ExecutorRuntime> CURRENT = new AtomicReference<>();
     /** How long shutdown waits for generating tasks to hand the engine back before closing it anyway. */
@@ -54,6 +60,7 @@ public final class Inf2ExecutorRuntime implements AutoCloseable {
     private final Inf2Config config;
     private final DeviceBinding devices;
     private final ModelDirectory modelDirectory;
+    private final EngineOpener opener;
     private final int maxConcurrentTasks;
     private final Semaphore permits;
     private final long progressIntervalNanos;
@@ -62,11 +69,13 @@ public final class Inf2ExecutorRuntime implements AutoCloseable {
     private volatile InferenceEngine engine;
     private volatile EngineStatistics finalStatistics = NOTHING_YET;
 
-    Inf2ExecutorRuntime(String executorId, Inf2Config config, DeviceBinding devices, ModelDirectory modelDirectory) {
+    Inf2ExecutorRuntime(String executorId, Inf2Config config, DeviceBinding devices, ModelDirectory modelDirectory,
+                        EngineOpener opener) {
         this.executorId = executorId;
         this.config = config;
         this.devices = devices;
         this.modelDirectory = modelDirectory;
+        this.opener = opener;
         this.maxConcurrentTasks = config.get(PluginSettings.MAX_CONCURRENT_TASKS);
         this.permits = new Semaphore(maxConcurrentTasks, true);
         this.progressIntervalNanos = TimeUnit.SECONDS.toNanos(config.get(PluginSettings.PROGRESS_INTERVAL_SECONDS));
@@ -169,7 +178,7 @@ public final class Inf2ExecutorRuntime implements AutoCloseable {
                     + e.getMessage(), e);
         }
         long start = System.nanoTime();
-        InferenceEngine opened = InferenceEngine.open(engineOptions(local));
+        InferenceEngine opened = opener.open(engineOptions(local));
         LOG.log(Level.INFO, "executor {0}: engine opened in {1} s: {2}", executorId,
                 String.format("%.1f", (System.nanoTime() - start) / 1e9), opened.describe());
         return opened;

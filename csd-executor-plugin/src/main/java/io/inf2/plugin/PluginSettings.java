@@ -4,7 +4,10 @@ import io.inf2.config.Setting;
 import io.inf2.config.Settings;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.ServiceLoader;
 import java.util.function.Function;
 
 /**
@@ -47,11 +50,35 @@ public final class PluginSettings {
         return Collections.unmodifiableList(ALL);
     }
 
-    /** Every setting a Spark application may give under spark.inf2.: the engine's and the plugin's. */
+    /** The settings executors run with: the engine's and the plugin's. */
     public static List<Setting<?>> catalog() {
         List<Setting<?>> c = new ArrayList<>(Settings.all());
         c.addAll(ALL);
         return List.copyOf(c);
+    }
+
+    /**
+     * Every setting an application may give under spark.inf2.: {@link #catalog()} plus those of the
+     * {@link SettingsProvider}s that {@code loader} finds. A name defined twice is an error naming both.
+     */
+    public static List<Setting<?>> applicationCatalog(ClassLoader loader) {
+        Map<String, Setting<?>> byName = new LinkedHashMap<>();
+        Map<String, String> definedBy = new LinkedHashMap<>();
+        catalog().forEach(s -> {
+            byName.put(s.name(), s);
+            definedBy.put(s.name(), "the engine and plugin settings");
+        });
+        for (SettingsProvider provider : ServiceLoader.load(SettingsProvider.class, loader)) {
+            for (Setting<?> s : provider.settings()) {
+                Setting<?> previous = byName.putIfAbsent(s.name(), s);
+                if (previous != null && previous != s) {
+                    throw new IllegalStateException("setting " + s.sparkKey() + " is defined by " + definedBy.get(s.name())
+                            + " and by " + provider.getClass().getName());
+                }
+                definedBy.putIfAbsent(s.name(), provider.getClass().getName());
+            }
+        }
+        return List.copyOf(byName.values());
     }
 
     private static <T> Setting<T> add(Setting<T> s) {

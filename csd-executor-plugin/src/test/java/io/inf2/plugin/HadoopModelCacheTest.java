@@ -47,6 +47,8 @@ class HadoopModelCacheTest {
         List<String> names = remote(model).listFiles().stream().map(RemoteFile::relativePath).toList();
         assertEquals(List.of("config.json", "extra/generation_config.json", "model-00001-of-00002.safetensors",
                 "model-00002-of-00002.safetensors", "tokenizer.json"), names);
+        assertEquals(ModelLocator.qualify(model.toString(), hadoop), remote(model).uri(),
+                "a trailing slash must not make a second cache entry");
     }
 
     @Test
@@ -175,11 +177,16 @@ class HadoopModelCacheTest {
             command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
             command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
             command.addAll(List.of("-cp", System.getProperty("java.class.path"), ModelCacheFiller.class.getName(),
-                    root.toString(), model.toUri().toString(), go.toString()));
+                    root.toString(), model.toUri().toString(), go.toString(), tmp.resolve("ready" + i).toString()));
             fillers.add(new ProcessBuilder(command).redirectErrorStream(true)
                     .redirectOutput(tmp.resolve("filler" + i + ".log").toFile()).start());
         }
-        Thread.sleep(1500);
+        // Both JVMs are up and waiting before either starts, so their fills overlap.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!(Files.exists(tmp.resolve("ready0")) && Files.exists(tmp.resolve("ready1")))) {
+            assertTrue(System.nanoTime() < deadline && fillers.stream().allMatch(Process::isAlive), "fillers did not start");
+            Thread.sleep(10);
+        }
         Files.createFile(go);
         List<String> outcomes = new ArrayList<>();
         for (int i = 0; i < 2; i++) {

@@ -5,8 +5,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * A second process for {@link HadoopModelCacheTest}: waits for a start file, fills the cache from a
- * file: URI through Hadoop, prints whether it copied and where the entry is.
+ * A second process for {@link HadoopModelCacheTest}: says it is ready (creates a file), waits for a
+ * start file, fills the cache from a file: URI through Hadoop, prints whether it copied and where the
+ * entry is.
  */
 public final class ModelCacheFiller {
     private ModelCacheFiller() {
@@ -16,6 +17,7 @@ public final class ModelCacheFiller {
         Path root = Path.of(args[0]);
         org.apache.hadoop.fs.Path model = new org.apache.hadoop.fs.Path(args[1]);
         Path go = Path.of(args[2]);
+        Files.createFile(Path.of(args[3]));
         long deadline = System.nanoTime() + 60_000_000_000L;
         while (!Files.exists(go)) {
             if (System.nanoTime() > deadline) {
