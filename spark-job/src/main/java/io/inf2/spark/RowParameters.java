@@ -65,8 +65,8 @@ final class RowParameters implements Serializable {
                 : JobSettings.names(spec);
         for (String c : wanted) {
             if (!hasField(input, c)) {
-                throw new ConfigException(JobSettings.PARAMETER_COLUMNS.sparkKey() + ": " + c
-                        + " is not a column of the input (columns: " + String.join(", ", input.fieldNames()) + ")");
+                throw new ConfigException(JobSettings.PARAMETER_COLUMNS.name() + " \"" + c
+                        + "\": no such column in the input (columns: " + String.join(", ", input.fieldNames()) + ")");
             }
             DataType type = input.apply(c).dataType();
             boolean ok = type.equals(DataTypes.StringType) || type instanceof NumericType
