@@ -38,6 +38,11 @@ public final class RandomWeights implements TensorSource {
     private static final float IRWIN_HALL_MEAN = 4 * 65535 / 2f;
     /** Chunks smaller than this are filled on the calling thread. */
     private static final long PARALLEL_BLOCK = 1 << 16;
+    /**
+     * Never started: asking whether a chunk is accessible by a thread other than the caller tells a
+     * shared segment (filled in parallel) from a confined one (filled by its owner alone).
+     */
+    private static final Thread SOME_OTHER_THREAD = Thread.ofVirtual().unstarted(() -> { });
 
     private final ModelConfig config;
     private final WeightScale scale;
@@ -114,7 +119,7 @@ public final class RandomWeights implements TensorSource {
                     + (firstElement + count) + ") outside its " + p.elementCount());
         }
         Distribution d = distribution(p);
-        if (count <= PARALLEL_BLOCK) {
+        if (count <= PARALLEL_BLOCK || !chunk.isAccessibleBy(SOME_OTHER_THREAD)) {
             fillRange(d, firstElement, chunk, 0, count);
         } else {
             long blocks = (count + PARALLEL_BLOCK - 1) / PARALLEL_BLOCK;

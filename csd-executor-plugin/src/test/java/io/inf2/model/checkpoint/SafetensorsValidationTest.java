@@ -203,7 +203,7 @@ class SafetensorsValidationTest {
         SplittableRandom random = new SplittableRandom(20261127);
         Path file = dir.resolve("fuzz.safetensors");
         int opened = 0;
-        for (int round = 0; round < 3000; round++) {
+        for (int round = 0; round < 1200; round++) {
             byte[] bytes = valid.clone();
             switch (round % 4) {
                 case 0 -> {
@@ -236,6 +236,6 @@ class SafetensorsValidationTest {
                 assertTrue(e.getMessage().startsWith(file + ": "), e.getMessage());
             }
         }
-        assertTrue(opened > 0 && opened < 3000, "some corruptions stay valid (e.g. a flipped name), most do not: " + opened);
+        assertTrue(opened > 0 && opened < 1200, "some corruptions stay valid (e.g. a flipped name), most do not: " + opened);
     }
 }
