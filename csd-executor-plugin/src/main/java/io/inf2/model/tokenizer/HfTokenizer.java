@@ -18,11 +18,17 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * A model's Hugging Face {@code tokenizer.json}, run by Hugging Face {@code tokenizers} itself through DJL's binding
  * (which bundles the native library and needs no network).
  *
- * <p>Never truncates or pads. Special tokens written literally in the text (say {@code "</s>"}) are recognised as
- * those tokens, as Hugging Face does by default. A lone UTF-16 surrogate, which no UTF-8 tokenizer can represent,
- * is replaced by U+FFFD before encoding (Python's {@code tokenizers} rejects such a string outright); valid
- * surrogate pairs are kept. Thread-safe: any number of threads may encode and decode at once; {@link #close} waits
- * for calls in flight, and calls after it fail.
+ * <p>Never truncates or pads (DJL's own default truncates to 512 tokens). Special tokens written literally in the
+ * text (say {@code "</s>"}) are recognised as those tokens, as Hugging Face does by default.
+ *
+ * <p>Lone surrogates: a Java string may hold an unpaired UTF-16 surrogate, which UTF-8 cannot represent. Left
+ * alone, DJL hands it to Rust in its 3-byte modified-UTF-8 form (ED A0 80 for U+D800): byte-level tokenizers then
+ * see three invalid bytes and decode them as three U+FFFD, and Python's {@code tokenizers} refuses such a string
+ * outright. So each lone surrogate is replaced by one U+FFFD before encoding, as the reference fixtures do; valid
+ * surrogate pairs are kept.
+ *
+ * <p>Thread-safe: any number of threads may encode and decode at once (the native tokenizer is only read);
+ * {@link #close} waits for calls in flight, and calls after it fail.
  */
 public final class HfTokenizer implements Tokenizer {
 
