@@ -160,6 +160,8 @@ class SafetensorsValidationTest {
                 "\"shape\" value 1.5");
         String backwards = "{\"t\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [8, 4]}}";
         assertNamesTensor(refused(RawSafetensors.write(dir.resolve("b.safetensors"), backwards, 8)), "t", "end before begin");
+        String noName = "{\"\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}";
+        assertTrue(refused(RawSafetensors.write(dir.resolve("e.safetensors"), noName, 4)).getMessage().endsWith("empty name"));
         String noOffsets = "{\"t\": {\"dtype\": \"F32\", \"shape\": [1]}}";
         assertNamesTensor(refused(RawSafetensors.write(dir.resolve("m.safetensors"), noOffsets, 8)), "t",
                 "missing or non-array \"data_offsets\"");
