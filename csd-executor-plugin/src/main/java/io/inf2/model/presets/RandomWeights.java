@@ -12,6 +12,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -110,8 +111,8 @@ public final class RandomWeights implements TensorSource {
     @Override
     public void fill(TensorSpec spec, long firstElement, MemorySegment chunk) {
         Parameter p = parameter(spec.name());
-        if (spec.dtype() != dtype) {
-            throw new IllegalArgumentException("tensor " + spec.name() + " requested as " + spec.dtype() + ", generated as " + dtype);
+        if (spec.dtype() != dtype || !Arrays.equals(spec.shape(), p.shape())) {
+            throw new IllegalArgumentException("tensor " + spec + " requested, generated as " + dtype + Arrays.toString(p.shape()));
         }
         long count = chunk.byteSize() / dtype.byteSize();
         if (firstElement < 0 || firstElement + count > p.elementCount()) {
