@@ -354,23 +354,25 @@ public final class VectorKernels implements CpuKernels {
         int i = from;
         for (int bound = from + FLOATS.loopBound(to - from); i < bound; i += LANES) {
             FloatVector v = FloatVector.fromArray(FLOATS, x, i);
-            FloatVector h = halfErfc(v.abs().mul(INV_SQRT2));
+            FloatVector h = halfErfc(v.abs());
             FloatVector factor = h.neg().add(1f).blend(h, v.compare(VectorOperators.LT, 0f));
             v.mul(factor).intoArray(x, i);
         }
         for (; i < to; i++) {
             float v = x[i];
-            float h = halfErfc(Math.abs(v) * INV_SQRT2);
+            float h = halfErfc(Math.abs(v));
             x[i] = v * (v < 0f ? h : 1f - h);
         }
     }
 
     /*
-     * erfc(z)/2 for z >= 0 from the Chebyshev fit in Numerical Recipes ("erfcc"): erfc(z) =
-     * t·exp(−z² + P(t)) with t = 1/(1 + z/2), fractional error below 1.2e-7 for every z >= 0.
+     * erfc(z)/2 at z = |x|/√2 from the Chebyshev fit in Numerical Recipes ("erfcc"): erfc(z) =
+     * t·exp(P(t) − z²) with t = 1/(1 + z/2), fractional error below 1.2e-7 for every z >= 0. z² is
+     * taken as x²/2 (one rounding rather than three), since its rounding becomes relative error of
+     * the result.
      */
-    private static FloatVector halfErfc(FloatVector z) {
-        FloatVector t = FloatVector.broadcast(FLOATS, 1f).div(z.mul(0.5f).add(1f));
+    private static FloatVector halfErfc(FloatVector ax) {
+        FloatVector t = FloatVector.broadcast(FLOATS, 1f).div(ax.mul(0.5f * INV_SQRT2).add(1f));
         FloatVector p = t.mul(0.17087277f).add(-0.82215223f);
         p = p.fma(t, FloatVector.broadcast(FLOATS, 1.48851587f));
         p = p.fma(t, FloatVector.broadcast(FLOATS, -1.13520398f));
@@ -380,11 +382,11 @@ public final class VectorKernels implements CpuKernels {
         p = p.fma(t, FloatVector.broadcast(FLOATS, 0.37409196f));
         p = p.fma(t, FloatVector.broadcast(FLOATS, 1.00002368f));
         p = p.fma(t, FloatVector.broadcast(FLOATS, -1.26551223f));
-        return t.mul(0.5f).mul(p.sub(z.mul(z)).lanewise(VectorOperators.EXP));
+        return t.mul(0.5f).mul(ax.mul(ax).fma(FloatVector.broadcast(FLOATS, -0.5f), p).lanewise(VectorOperators.EXP));
     }
 
-    private static float halfErfc(float z) {
-        float t = 1f / (1f + 0.5f * z);
+    private static float halfErfc(float ax) {
+        float t = 1f / (1f + 0.5f * INV_SQRT2 * ax);
         float p = Math.fma(0.17087277f, t, -0.82215223f);
         p = Math.fma(p, t, 1.48851587f);
         p = Math.fma(p, t, -1.13520398f);
@@ -394,6 +396,6 @@ public final class VectorKernels implements CpuKernels {
         p = Math.fma(p, t, 0.37409196f);
         p = Math.fma(p, t, 1.00002368f);
         p = Math.fma(p, t, -1.26551223f);
-        return 0.5f * t * (float) Math.exp(p - z * z);
+        return 0.5f * t * (float) Math.exp(Math.fma(ax * ax, -0.5f, p));
     }
 }
