@@ -39,6 +39,21 @@ public final class ReferenceKernels implements CpuKernels {
     }
 
     @Override
+    public void dotRows(float[] x, int xOff, float[] rows, int rowOff, int rowStride, int count, int n, float[] out, int outOff) {
+        for (int t = 0; t < count; t++) {
+            out[outOff + t] = dot(x, xOff, rows, rowOff + t * rowStride, n);
+        }
+    }
+
+    @Override
+    public void accumulateRows(float[] weights, int wOff, float[] rows, int rowOff, int rowStride, int count, int n,
+                               float[] y, int yOff) {
+        for (int t = 0; t < count; t++) {
+            axpy(weights[wOff + t], rows, rowOff + t * rowStride, y, yOff, n);
+        }
+    }
+
+    @Override
     public void scale(float[] x, int off, int n, float factor) {
         for (int i = 0; i < n; i++) {
             x[off + i] *= factor;

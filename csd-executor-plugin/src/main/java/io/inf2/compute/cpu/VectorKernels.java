@@ -44,8 +44,11 @@ public final class VectorKernels implements CpuKernels {
 
     /** Weight rows per panel; a multiple of 4 so both tile shapes cover a panel exactly. */
     private static final int PANEL_ROWS = 8;
-    /** Panel columns: long enough that the per-tile horizontal sums cost a few percent. */
-    private static final int PANEL_COLS = 2048;
+    /**
+     * Panel columns (4 KiB of f32 per row): long enough that a tile's eight horizontal sums cost a
+     * few percent of its FMAs, short enough that a 4×2 tile's six streams (24 KiB) stay in a 32 KiB L1.
+     */
+    private static final int PANEL_COLS = 1024;
     /**
      * Input rows multiplied against one panel before the next is packed; bounds the x working set
      * (ROW_BLOCK × PANEL_COLS floats) for long prefills, at the price of re-packing the panel from
@@ -267,6 +270,115 @@ public final class VectorKernels implements CpuKernels {
         }
         for (; i < n; i++) {
             y[yOff + i] += alpha * x[xOff + i];
+        }
+    }
+
+    /** Four rows at a time: each loaded x vector feeds four independent FMA chains. */
+    @Override
+    public void dotRows(float[] x, int xOff, float[] rows, int rowOff, int rowStride, int count, int n, float[] out, int outOff) {
+        int t = 0;
+        int bound = FLOATS.loopBound(n);
+        for (; t + 4 <= count; t += 4) {
+            int r0 = rowOff + t * rowStride;
+            int r1 = r0 + rowStride;
+            int r2 = r1 + rowStride;
+            int r3 = r2 + rowStride;
+            FloatVector a0 = FloatVector.zero(FLOATS);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            FloatVector a3 = a0;
+            int i = 0;
+            for (; i < bound; i += LANES) {
+                FloatVector xv = FloatVector.fromArray(FLOATS, x, xOff + i);
+                a0 = FloatVector.fromArray(FLOATS, rows, r0 + i).fma(xv, a0);
+                a1 = FloatVector.fromArray(FLOATS, rows, r1 + i).fma(xv, a1);
+                a2 = FloatVector.fromArray(FLOATS, rows, r2 + i).fma(xv, a2);
+                a3 = FloatVector.fromArray(FLOATS, rows, r3 + i).fma(xv, a3);
+            }
+            float s0 = a0.reduceLanes(VectorOperators.ADD);
+            float s1 = a1.reduceLanes(VectorOperators.ADD);
+            float s2 = a2.reduceLanes(VectorOperators.ADD);
+            float s3 = a3.reduceLanes(VectorOperators.ADD);
+            for (; i < n; i++) {
+                float xi = x[xOff + i];
+                s0 += xi * rows[r0 + i];
+                s1 += xi * rows[r1 + i];
+                s2 += xi * rows[r2 + i];
+                s3 += xi * rows[r3 + i];
+            }
+            out[outOff + t] = s0;
+            out[outOff + t + 1] = s1;
+            out[outOff + t + 2] = s2;
+            out[outOff + t + 3] = s3;
+        }
+        for (; t < count; t++) {
+            out[outOff + t] = dot(x, xOff, rows, rowOff + t * rowStride, n);
+        }
+    }
+
+    /**
+     * Column chunks outside, rows inside, so each chunk's sum stays in registers across the rows;
+     * eight chunks at a time give eight independent FMA chains, enough to hide the FMA latency.
+     */
+    @Override
+    public void accumulateRows(float[] weights, int wOff, float[] rows, int rowOff, int rowStride, int count, int n,
+                               float[] y, int yOff) {
+        int i = 0;
+        for (; i + 8 * LANES <= n; i += 8 * LANES) {
+            FloatVector a0 = FloatVector.fromArray(FLOATS, y, yOff + i);
+            FloatVector a1 = FloatVector.fromArray(FLOATS, y, yOff + i + LANES);
+            FloatVector a2 = FloatVector.fromArray(FLOATS, y, yOff + i + 2 * LANES);
+            FloatVector a3 = FloatVector.fromArray(FLOATS, y, yOff + i + 3 * LANES);
+            FloatVector a4 = FloatVector.fromArray(FLOATS, y, yOff + i + 4 * LANES);
+            FloatVector a5 = FloatVector.fromArray(FLOATS, y, yOff + i + 5 * LANES);
+            FloatVector a6 = FloatVector.fromArray(FLOATS, y, yOff + i + 6 * LANES);
+            FloatVector a7 = FloatVector.fromArray(FLOATS, y, yOff + i + 7 * LANES);
+            for (int t = 0; t < count; t++) {
+                FloatVector w = FloatVector.broadcast(FLOATS, weights[wOff + t]);
+                int r = rowOff + t * rowStride + i;
+                a0 = FloatVector.fromArray(FLOATS, rows, r).fma(w, a0);
+                a1 = FloatVector.fromArray(FLOATS, rows, r + LANES).fma(w, a1);
+                a2 = FloatVector.fromArray(FLOATS, rows, r + 2 * LANES).fma(w, a2);
+                a3 = FloatVector.fromArray(FLOATS, rows, r + 3 * LANES).fma(w, a3);
+                a4 = FloatVector.fromArray(FLOATS, rows, r + 4 * LANES).fma(w, a4);
+                a5 = FloatVector.fromArray(FLOATS, rows, r + 5 * LANES).fma(w, a5);
+                a6 = FloatVector.fromArray(FLOATS, rows, r + 6 * LANES).fma(w, a6);
+                a7 = FloatVector.fromArray(FLOATS, rows, r + 7 * LANES).fma(w, a7);
+            }
+            a0.intoArray(y, yOff + i);
+            a1.intoArray(y, yOff + i + LANES);
+            a2.intoArray(y, yOff + i + 2 * LANES);
+            a3.intoArray(y, yOff + i + 3 * LANES);
+            a4.intoArray(y, yOff + i + 4 * LANES);
+            a5.intoArray(y, yOff + i + 5 * LANES);
+            a6.intoArray(y, yOff + i + 6 * LANES);
+            a7.intoArray(y, yOff + i + 7 * LANES);
+        }
+        for (; i + 2 * LANES <= n; i += 2 * LANES) {
+            FloatVector a0 = FloatVector.fromArray(FLOATS, y, yOff + i);
+            FloatVector a1 = FloatVector.fromArray(FLOATS, y, yOff + i + LANES);
+            for (int t = 0; t < count; t++) {
+                FloatVector w = FloatVector.broadcast(FLOATS, weights[wOff + t]);
+                int r = rowOff + t * rowStride + i;
+                a0 = FloatVector.fromArray(FLOATS, rows, r).fma(w, a0);
+                a1 = FloatVector.fromArray(FLOATS, rows, r + LANES).fma(w, a1);
+            }
+            a0.intoArray(y, yOff + i);
+            a1.intoArray(y, yOff + i + LANES);
+        }
+        for (; i + LANES <= n; i += LANES) {
+            FloatVector a0 = FloatVector.fromArray(FLOATS, y, yOff + i);
+            for (int t = 0; t < count; t++) {
+                a0 = FloatVector.fromArray(FLOATS, rows, rowOff + t * rowStride + i).fma(FloatVector.broadcast(FLOATS, weights[wOff + t]), a0);
+            }
+            a0.intoArray(y, yOff + i);
+        }
+        for (; i < n; i++) {
+            float sum = y[yOff + i];
+            for (int t = 0; t < count; t++) {
+                sum += weights[wOff + t] * rows[rowOff + t * rowStride + i];
+            }
+            y[yOff + i] = sum;
         }
     }
 

@@ -189,6 +189,62 @@ class VectorKernelsTest {
     }
 
     @Test
+    void dotRowsMatchesTheReference() {
+        SplittableRandom random = new SplittableRandom(11);
+        for (int n : new int[] {1, 5, 8, 13, 64, 128, 131}) {
+            for (int count = 0; count <= 9; count++) {
+                int stride = n + 2;
+                float[] x = randomFloats(random, n + 1, false);
+                float[] rows = randomFloats(random, 3 + count * stride, false);
+                float[] expected = new float[count + 2];
+                float[] actual = new float[count + 2];
+                reference.dotRows(x, 1, rows, 3, stride, count, n, expected, 2);
+                fast.dotRows(x, 1, rows, 3, stride, count, n, actual, 2);
+                for (int t = 0; t < count; t++) {
+                    double magnitude = 0;
+                    for (int i = 0; i < n; i++) {
+                        magnitude += Math.abs((double) x[1 + i] * rows[3 + t * stride + i]);
+                    }
+                    double tolerance = 2 * n * U / (1 - n * U) * magnitude;
+                    assertTrue(Math.abs(expected[2 + t] - actual[2 + t]) <= tolerance, "n " + n + " row " + t + " of " + count);
+                }
+                assertEquals(0f, actual[0]);
+                assertEquals(0f, actual[1]);
+            }
+        }
+    }
+
+    @Test
+    void accumulateRowsMatchesTheReference() {
+        SplittableRandom random = new SplittableRandom(12);
+        // Widths around one, two and eight vectors of every lane count, with tails.
+        for (int n : new int[] {1, 3, 8, 17, 32, 64, 100, 128, 129, 257}) {
+            for (int count : new int[] {0, 1, 2, 7, 33}) {
+                int stride = n + 1;
+                float[] weights = randomFloats(random, count + 1, false);
+                float[] rows = randomFloats(random, 2 + count * stride, false);
+                float[] y = randomFloats(random, n + 4, false);
+                float[] expected = y.clone();
+                float[] actual = y.clone();
+                reference.accumulateRows(weights, 1, rows, 2, stride, count, n, expected, 3);
+                fast.accumulateRows(weights, 1, rows, 2, stride, count, n, actual, 3);
+                for (int i = 0; i < y.length; i++) {
+                    int column = i - 3;
+                    double magnitude = Math.abs(y[i]);
+                    if (column >= 0 && column < n) {
+                        for (int t = 0; t < count; t++) {
+                            magnitude += Math.abs((double) weights[1 + t] * rows[2 + t * stride + column]);
+                        }
+                    }
+                    // A sum of count + 1 terms in two orders (and fused or not): 2·γ of its magnitude.
+                    double tolerance = 2 * (count + 2) * U / (1 - (count + 2) * U) * magnitude;
+                    assertTrue(Math.abs(expected[i] - actual[i]) <= tolerance, "n " + n + " count " + count + " element " + i);
+                }
+            }
+        }
+    }
+
+    @Test
     void scaleMatchesTheReferenceExactly() {
         SplittableRandom random = new SplittableRandom(7);
         for (int n = 0; n <= 40; n++) {
