@@ -76,7 +76,11 @@ public final class CudaLibraryLocator {
                 for (String pattern : companions) {
                     loadMatching(dir, pattern);
                 }
-                return SymbolLookup.libraryLookup(candidate, Arena.global());
+                try {
+                    return SymbolLookup.libraryLookup(candidate, Arena.global());
+                } catch (IllegalArgumentException e) {
+                    throw new CudaException("LIBRARY_LOAD_FAILED", candidate + " cannot be loaded: " + e.getMessage());
+                }
             }
         }
         try {
