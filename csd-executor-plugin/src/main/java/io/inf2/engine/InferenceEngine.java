@@ -1,45 +1,371 @@
 package io.inf2.engine;
 
+import io.inf2.compute.ComputeBackend;
+import io.inf2.compute.cpu.CpuBackend;
+import io.inf2.kv.KvCache;
+import io.inf2.kv.KvCacheFactory;
+import io.inf2.kv.KvTraffic;
+import io.inf2.kv.MemoryKvCache;
 import io.inf2.model.ModelConfig;
+import io.inf2.model.ModelWeights;
+import io.inf2.model.checkpoint.Checkpoint;
 import io.inf2.model.tokenizer.Tokenizer;
+import io.inf2.model.tokenizer.HfTokenizer;
+import io.inf2.model.checkpoint.SafetensorsCheckpoint;
+import io.inf2.csd.CsdKvCacheFactory;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Deque;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Function;
 
 /**
  * The engine's public face: open a model with options, generate for batches of requests, close.
- * Thread-safe for concurrent {@link #generate} calls (each runs its own engine batches).
+ * {@link #generate} may be called from several threads at once; each call runs its own engine
+ * batches over the shared weights, backend and devices.
  */
 public final class InferenceEngine implements AutoCloseable {
+    private final EngineOptions options;
+    private final ModelConfig config;
+    private final Tokenizer tokenizer;
+    private final ComputeBackend backend;
+    private final KvCacheFactory kvFactory;
+    private final Transformer transformer;
+    private final Deque<AutoCloseable> owned = new ArrayDeque<>();
+    private final KvTraffic traffic = new KvTraffic();
+    private final Set<Integer> eosIds;
+    private final List<String> servedBy;
 
-    private InferenceEngine() {
-    }
+    private final LongAdder requests = new LongAdder();
+    private final LongAdder failedRequests = new LongAdder();
+    private final LongAdder promptTokens = new LongAdder();
+    private final LongAdder generatedTokens = new LongAdder();
+    private final AtomicLong prefillNanos = new AtomicLong();
+    private final AtomicLong decodeNanos = new AtomicLong();
+    private volatile boolean closed;
 
+    /**
+     * Opens the model directory of {@code options} (config.json, safetensors weights, tokenizer.json if
+     * present) on the chosen backend with the chosen KV placement.
+     */
     public static InferenceEngine open(EngineOptions options) {
-        throw new UnsupportedOperationException("being written");
+        ModelConfig config = ModelConfig.load(options.model());
+        Checkpoint checkpoint = SafetensorsCheckpoint.open(options.model());
+        Tokenizer tokenizer = null;
+        CpuBackend host = null;
+        ComputeBackend backend;
+        try {
+            if (java.nio.file.Files.exists(options.model().resolve("tokenizer.json"))) {
+                tokenizer = HfTokenizer.load(options.model());
+            }
+            host = new CpuBackend(options.threads());
+            backend = Backends.select(options.backend(), host);
+        } catch (RuntimeException e) {
+            Deque<AutoCloseable> opened = new ArrayDeque<>();
+            opened.push(checkpoint);
+            if (tokenizer != null) {
+                opened.push(tokenizer);
+            }
+            if (host != null) {
+                opened.push(host);
+            }
+            closeAll(opened, e);
+            throw e;
+        }
+        return assemble(options, config, checkpoint, tokenizer, backend, host, kvPlacement(options, config));
     }
 
-    /** Results in request order; a request that cannot be served gets an ERROR result, never an exception. */
+    /** The KV placement named by {@code options.kvCache()}. */
+    public static Function<CpuBackend, KvCacheFactory> kvPlacement(EngineOptions options, ModelConfig config) {
+        return switch (options.kvCache()) {
+            case "memory" -> memoryPlacement();
+            case "csd", "storage" -> host -> CsdKvCacheFactory.open(options, config, host);
+            default -> throw new IllegalArgumentException("unknown KV placement " + options.kvCache());
+        };
+    }
+
+    /**
+     * Assembles an engine from opened parts and takes ownership of all of them (they are closed
+     * with the engine, in reverse order, even if assembly fails).
+     *
+     * @param kvFactoryOpener opens the KV placement given the host CPU backend
+     */
+    public static InferenceEngine assemble(EngineOptions options, ModelConfig config, Checkpoint checkpoint,
+                                           Tokenizer tokenizer, ComputeBackend backend, CpuBackend host,
+                                           Function<CpuBackend, KvCacheFactory> kvFactoryOpener) {
+        Deque<AutoCloseable> owned = new ArrayDeque<>();
+        owned.push(checkpoint);
+        if (tokenizer != null) {
+            owned.push(tokenizer);
+        }
+        owned.push(host);
+        if (backend != host) {
+            owned.push(backend);
+        }
+        try {
+            KvCacheFactory kv = kvFactoryOpener.apply(host);
+            owned.push(kv);
+            return new InferenceEngine(options, config, ModelWeights.bind(config, checkpoint), tokenizer, backend, kv, owned);
+        } catch (RuntimeException e) {
+            closeAll(owned, e);
+            throw e;
+        }
+    }
+
+    /** The memory placement: KV cache in host memory, attention on the host threads. */
+    public static Function<CpuBackend, KvCacheFactory> memoryPlacement() {
+        return MemoryKvCache::factory;
+    }
+
+    private InferenceEngine(EngineOptions options, ModelConfig config, ModelWeights weights, Tokenizer tokenizer,
+                            ComputeBackend backend, KvCacheFactory kvFactory, Deque<AutoCloseable> owned) {
+        this.options = options;
+        this.config = config;
+        this.tokenizer = tokenizer;
+        this.backend = backend;
+        this.kvFactory = kvFactory;
+        this.owned.addAll(owned);
+        this.transformer = new Transformer(weights, backend);
+        this.eosIds = new HashSet<>(config.eosTokenIds());
+        List<String> served = new ArrayList<>();
+        served.add(backend.description());
+        served.addAll(kvFactory.deviceNames());
+        this.servedBy = List.copyOf(served);
+    }
+
+    /** Results in request order. A request that cannot be served gets an ERROR result, not an exception. */
     public List<GenerationResult> generate(List<GenerationRequest> requests, ProgressListener progress) {
-        throw new UnsupportedOperationException("being written");
+        if (closed) {
+            throw new IllegalStateException("the engine is closed");
+        }
+        long start = System.nanoTime();
+        GenerationResult[] results = new GenerationResult[requests.size()];
+        List<Sequence> valid = new ArrayList<>();
+        for (int i = 0; i < requests.size(); i++) {
+            GenerationRequest r = requests.get(i);
+            this.requests.increment();
+            try {
+                valid.add(new Sequence(i, r, promptOf(r)));
+            } catch (IllegalArgumentException e) {
+                failedRequests.increment();
+                results[i] = GenerationResult.failed(r.id(), e.getMessage());
+            }
+        }
+        int done = requests.size() - valid.size();
+        long tokens = 0;
+        for (int from = 0; from < valid.size(); from += options.batchSize()) {
+            List<Sequence> batch = valid.subList(from, Math.min(valid.size(), from + options.batchSize()));
+            runBatch(batch, progress, done, requests.size(), tokens, start);
+            for (Sequence s : batch) {
+                results[s.index] = s.result();
+                tokens += s.generated.size();
+            }
+            done += batch.size();
+            progress.progress(done, requests.size(), tokens, System.nanoTime() - start);
+        }
+        return Arrays.asList(results);
+    }
+
+    private int[] promptOf(GenerationRequest r) {
+        int[] ids;
+        if (r.prompt() != null) {
+            if (r.prompt().isEmpty()) {
+                throw new IllegalArgumentException("empty prompt");
+            }
+            if (tokenizer == null) {
+                throw new IllegalArgumentException("the model has no tokenizer.json: give prompt token ids");
+            }
+            ids = tokenizer.encode(r.prompt(), true);
+        } else {
+            ids = r.promptTokens();
+        }
+        if (ids.length == 0) {
+            throw new IllegalArgumentException("empty prompt");
+        }
+        for (int id : ids) {
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new IllegalArgumentException("prompt token id " + id + " is outside the vocabulary of " + config.vocabSize());
+            }
+        }
+        if (ids.length >= config.maxPositions()) {
+            throw new IllegalArgumentException("prompt has " + ids.length + " tokens; the model's context window is "
+                    + config.maxPositions() + " (prompt plus at least one new token)");
+        }
+        return ids;
+    }
+
+    private void runBatch(List<Sequence> batch, ProgressListener progress, int doneBefore, int total, long tokensBefore,
+                          long start) {
+        int n = batch.size();
+        int maxTokens = 0;
+        for (Sequence s : batch) {
+            maxTokens = Math.max(maxTokens, Math.min(config.maxPositions(), s.prompt.length + s.request.params().maxNewTokens()));
+        }
+        try (KvCache cache = kvFactory.create(config, n, maxTokens, transformer.projector(), traffic)) {
+            int[] slots = new int[n];
+            int[][] prompts = new int[n][];
+            for (int i = 0; i < n; i++) {
+                slots[i] = i;
+                prompts[i] = batch.get(i).prompt;
+                promptTokens.add(prompts[i].length);
+            }
+            long t0 = System.nanoTime();
+            float[] logits = transformer.prefill(slots, prompts, cache).data();
+            long prefill = System.nanoTime() - t0;
+            prefillNanos.addAndGet(prefill);
+            int vocab = config.vocabSize();
+            List<Sequence> active = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                Sequence s = batch.get(i);
+                s.prefillNanos = prefill;
+                s.slot = i;
+                s.accept(s.sampler.next(logits, i * vocab, vocab), eosIds, config.maxPositions());
+                if (s.finish == null) {
+                    active.add(s);
+                } else {
+                    cache.release(s.slot);
+                }
+            }
+            long tokens = tokensBefore + n;
+            while (!active.isEmpty()) {
+                int m = active.size();
+                int[] stepSlots = new int[m];
+                int[] tokenIds = new int[m];
+                int[] positions = new int[m];
+                for (int i = 0; i < m; i++) {
+                    Sequence s = active.get(i);
+                    stepSlots[i] = s.slot;
+                    tokenIds[i] = s.generated.get(s.generated.size() - 1);
+                    positions[i] = s.prompt.length + s.generated.size() - 1;
+                }
+                long d0 = System.nanoTime();
+                float[] stepLogits = transformer.decode(stepSlots, tokenIds, positions, cache).data();
+                long step = System.nanoTime() - d0;
+                decodeNanos.addAndGet(step);
+                List<Sequence> still = new ArrayList<>(m);
+                for (int i = 0; i < m; i++) {
+                    Sequence s = active.get(i);
+                    s.decodeNanos += step;
+                    s.accept(s.sampler.next(stepLogits, i * vocab, vocab), eosIds, config.maxPositions());
+                    if (s.finish == null) {
+                        still.add(s);
+                    } else {
+                        cache.release(s.slot);
+                    }
+                }
+                tokens += m;
+                active = still;
+                progress.progress(doneBefore + n - active.size(), total, tokens, System.nanoTime() - start);
+            }
+        } catch (RuntimeException e) {
+            throw new EngineException("engine batch of " + n + " sequences failed: " + e.getMessage(), e);
+        }
+        for (Sequence s : batch) {
+            generatedTokens.add(s.generated.size());
+        }
+    }
+
+    /** One request's state while it is generated. */
+    private final class Sequence {
+        final int index;
+        final GenerationRequest request;
+        final int[] prompt;
+        final Sampler sampler;
+        final List<Integer> generated = new ArrayList<>();
+        final Set<Integer> stopIds;
+        int slot;
+        FinishReason finish;
+        long prefillNanos;
+        long decodeNanos;
+
+        Sequence(int index, GenerationRequest request, int[] prompt) {
+            this.index = index;
+            this.request = request;
+            this.prompt = prompt;
+            this.sampler = new Sampler(request.params(), config.vocabSize(), prompt);
+            this.stopIds = new HashSet<>(request.params().stopTokenIds());
+        }
+
+        void accept(int token, Set<Integer> eos, int contextWindow) {
+            generated.add(token);
+            if (eos.contains(token)) {
+                finish = FinishReason.EOS;
+            } else if (stopIds.contains(token)) {
+                finish = FinishReason.STOP_TOKEN;
+            } else if (generated.size() >= request.params().maxNewTokens()) {
+                finish = FinishReason.LENGTH;
+            } else if (prompt.length + generated.size() >= contextWindow) {
+                finish = FinishReason.CONTEXT_FULL;
+            }
+        }
+
+        GenerationResult result() {
+            int[] ids = generated.stream().mapToInt(Integer::intValue).toArray();
+            String text = tokenizer == null ? "" : tokenizer.decode(ids, true);
+            return new GenerationResult(request.id(), prompt, ids, text, finish, null, prefillNanos, decodeNanos, servedBy);
+        }
     }
 
     public ModelConfig model() {
-        throw new UnsupportedOperationException("being written");
+        return config;
     }
 
+    /** The model's tokenizer, or null for a model opened without one. */
     public Tokenizer tokenizer() {
-        throw new UnsupportedOperationException("being written");
+        return tokenizer;
+    }
+
+    public EngineOptions options() {
+        return options;
     }
 
     public EngineStatistics statistics() {
-        throw new UnsupportedOperationException("being written");
+        return new EngineStatistics(requests.sum(), failedRequests.sum(), promptTokens.sum(), generatedTokens.sum(),
+                prefillNanos.get(), decodeNanos.get(), traffic.snapshot());
+    }
+
+    /** Names of the devices serving this engine (backend first). */
+    public List<String> servedBy() {
+        return servedBy;
     }
 
     /** Backend, placement and devices in one line. */
     public String describe() {
-        throw new UnsupportedOperationException("being written");
+        return config.architecture().modelType() + " " + config.layers() + " layers, hidden " + config.hidden()
+                + " on " + backend.description() + "; " + kvFactory.describe();
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        closeAll(owned, null);
+    }
+
+    /** Closes every resource even when some fail; the first failure is thrown with the rest suppressed. */
+    static void closeAll(Deque<AutoCloseable> resources, RuntimeException primary) {
+        RuntimeException failure = primary;
+        while (!resources.isEmpty()) {
+            AutoCloseable c = resources.pop();
+            try {
+                c.close();
+            } catch (Exception e) {
+                if (failure == null) {
+                    failure = new IllegalStateException("closing " + c + " failed: " + e.getMessage(), e);
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        if (failure != null && failure != primary) {
+            throw failure;
+        }
     }
 }

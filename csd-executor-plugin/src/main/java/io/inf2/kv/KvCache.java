@@ -11,7 +11,8 @@ import io.inf2.tensor.FloatMatrix;
  * place exactly by log-sum-exp ({@link PartialAttention}). The engine does not know which.
  *
  * <p>Slots are the positions of sequences in the engine batch, {@code 0 <= slot < capacity}.
- * Keys passed in already carry rotary position information. All matrices are host f32.
+ * Keys passed in already carry rotary position information. All matrices are host f32 and valid
+ * only during the call: a place that keeps data copies it.
  */
 public interface KvCache extends AutoCloseable {
 

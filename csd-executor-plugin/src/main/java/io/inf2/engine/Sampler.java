@@ -1,0 +1,116 @@
+package io.inf2.engine;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * Chooses the next token of one sequence from its logits, as Hugging Face's generate does:
+ * repetition penalty, then temperature, top-k and top-p, then a draw (or argmax when greedy).
+ * Each sequence has its own random stream seeded by its request's seed, so a sequence's tokens do
+ * not depend on what else is in the batch.
+ */
+final class Sampler {
+    private final SamplingParams params;
+    private final SplittableRandom random;
+    private final boolean[] seen;
+
+    Sampler(SamplingParams params, int vocabSize, int[] promptTokens) {
+        this.params = params;
+        this.random = new SplittableRandom(params.seed());
+        this.seen = params.repetitionPenalty() == 1.0 ? null : new boolean[vocabSize];
+        if (seen != null) {
+            for (int t : promptTokens) {
+                if (t >= 0 && t < vocabSize) {
+                    seen[t] = true;
+                }
+            }
+        }
+    }
+
+    /** Picks a token from {@code logits[offset, offset + vocab)}; the array slice may be modified. */
+    int next(float[] logits, int offset, int vocab) {
+        if (seen != null) {
+            float penalty = (float) params.repetitionPenalty();
+            for (int t = 0; t < vocab; t++) {
+                if (seen[t]) {
+                    float l = logits[offset + t];
+                    logits[offset + t] = l > 0 ? l / penalty : l * penalty;
+                }
+            }
+        }
+        int token = params.isGreedy() ? argmax(logits, offset, vocab) : draw(logits, offset, vocab);
+        if (seen != null) {
+            seen[token] = true;
+        }
+        return token;
+    }
+
+    static int argmax(float[] logits, int offset, int vocab) {
+        int best = 0;
+        float max = logits[offset];
+        for (int t = 1; t < vocab; t++) {
+            if (logits[offset + t] > max) {
+                max = logits[offset + t];
+                best = t;
+            }
+        }
+        return best;
+    }
+
+    private int draw(float[] logits, int offset, int vocab) {
+        float temperature = (float) params.temperature();
+        Integer[] order = null;
+        float[] scaled = new float[vocab];
+        for (int t = 0; t < vocab; t++) {
+            scaled[t] = logits[offset + t] / temperature;
+        }
+        int keep = vocab;
+        if (params.topK() > 0 && params.topK() < vocab || params.topP() < 1.0) {
+            order = new Integer[vocab];
+            for (int t = 0; t < vocab; t++) {
+                order[t] = t;
+            }
+            // Stable sort by descending logit: ties keep token-id order, so draws are reproducible.
+            Arrays.sort(order, (a, b) -> Float.compare(scaled[b], scaled[a]));
+            if (params.topK() > 0) {
+                keep = Math.min(keep, params.topK());
+            }
+        }
+        double max = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < keep; i++) {
+            max = Math.max(max, scaled[order == null ? i : order[i]]);
+        }
+        double[] probs = new double[keep];
+        double sum = 0;
+        for (int i = 0; i < keep; i++) {
+            probs[i] = Math.exp(scaled[order == null ? i : order[i]] - max);
+            sum += probs[i];
+        }
+        if (params.topP() < 1.0) {
+            // Smallest prefix of the sorted tokens whose probability mass reaches top_p (at least one).
+            double cumulative = 0;
+            int cut = keep;
+            for (int i = 0; i < keep; i++) {
+                cumulative += probs[i] / sum;
+                if (cumulative >= params.topP()) {
+                    cut = i + 1;
+                    break;
+                }
+            }
+            keep = cut;
+            sum = 0;
+            for (int i = 0; i < keep; i++) {
+                sum += probs[i];
+            }
+        }
+        double u = random.nextDouble() * sum;
+        double acc = 0;
+        for (int i = 0; i < keep; i++) {
+            acc += probs[i];
+            if (u < acc) {
+                return order == null ? i : order[i];
+            }
+        }
+        return order == null ? keep - 1 : order[keep - 1];
+    }
+}

@@ -1,0 +1,268 @@
+package io.inf2.engine;
+
+import io.inf2.compute.Activations;
+import io.inf2.compute.ComputeBackend;
+import io.inf2.compute.RotaryTable;
+import io.inf2.kv.KvCache;
+import io.inf2.kv.KvProjector;
+import io.inf2.model.Architecture;
+import io.inf2.model.LayerWeights;
+import io.inf2.model.ModelConfig;
+import io.inf2.model.ModelWeights;
+import io.inf2.tensor.FloatMatrix;
+
+/**
+ * The decoder stack of OPT and LLaMA, written once against {@link ComputeBackend}. Prefill runs a
+ * packed batch of prompts (rows of all sequences back to back); decode runs one token per sequence.
+ * Attention over cached tokens is answered by the {@link KvCache}, wherever it lives.
+ */
+final class Transformer {
+    private final ModelConfig config;
+    private final ModelWeights weights;
+    private final ComputeBackend backend;
+    private final RotaryTable rotary;
+    private final boolean llama;
+    private final float normEps;
+
+    Transformer(ModelWeights weights, ComputeBackend backend) {
+        this.config = weights.config();
+        this.weights = weights;
+        this.backend = backend;
+        this.llama = config.architecture() == Architecture.LLAMA;
+        this.rotary = llama ? RotaryTable.forModel(config) : null;
+        this.normEps = (float) config.normEps();
+    }
+
+    ModelConfig config() {
+        return config;
+    }
+
+    /**
+     * Runs the prompts through every layer, storing their K and V in {@code cache}.
+     *
+     * @return logits of each prompt's last token, [prompts.length, vocab]
+     */
+    FloatMatrix prefill(int[] slots, int[][] prompts, KvCache cache) {
+        int total = 0;
+        int[] starts = new int[prompts.length];
+        int[] lengths = new int[prompts.length];
+        for (int s = 0; s < prompts.length; s++) {
+            starts[s] = total;
+            lengths[s] = prompts[s].length;
+            total += prompts[s].length;
+        }
+        int[] tokens = new int[total];
+        int[] positions = new int[total];
+        for (int s = 0; s < prompts.length; s++) {
+            System.arraycopy(prompts[s], 0, tokens, starts[s], lengths[s]);
+            for (int i = 0; i < lengths[s]; i++) {
+                positions[starts[s] + i] = i;
+            }
+        }
+        Activations x = embed(tokens, positions);
+        for (int layer = 0; layer < config.layers(); layer++) {
+            LayerWeights w = weights.layers().get(layer);
+            int l = layer;
+            attentionBlock(x, w, positions, (n, q, k, v, attnOut) -> {
+                backend.causalAttention(q, k, v, starts, lengths, config.heads(), config.kvHeads(), config.headDim(), attnOut);
+                FloatMatrix hk = backend.download(k);
+                FloatMatrix hv = backend.download(v);
+                FloatMatrix hx = backend.download(n);
+                for (int s = 0; s < prompts.length; s++) {
+                    int from = starts[s];
+                    int to = from + lengths[s];
+                    cache.writePrompt(l, slots[s], hk.rows(from, to), hv.rows(from, to), hx.rows(from, to));
+                }
+            });
+            mlpBlock(x, w);
+        }
+        int[] last = new int[prompts.length];
+        for (int s = 0; s < prompts.length; s++) {
+            last[s] = starts[s] + lengths[s] - 1;
+        }
+        try (Activations lastRows = backend.allocate(prompts.length, x.cols())) {
+            backend.gatherRows(x, last, lastRows);
+            x.close();
+            return logits(lastRows);
+        }
+    }
+
+    /**
+     * One decode step: token {@code tokens[i]} of sequence {@code slots[i]} at {@code positions[i]}.
+     *
+     * @return logits, [slots.length, vocab]
+     */
+    FloatMatrix decode(int[] slots, int[] tokens, int[] positions, KvCache cache) {
+        Activations x = embed(tokens, positions);
+        for (int layer = 0; layer < config.layers(); layer++) {
+            LayerWeights w = weights.layers().get(layer);
+            int l = layer;
+            attentionBlock(x, w, positions, (n, q, k, v, attnOut) -> {
+                FloatMatrix out = new FloatMatrix(slots.length, config.qDim());
+                cache.appendAndAttend(l, slots, backend.download(q), backend.download(k), backend.download(v),
+                        backend.download(n), out);
+                try (Activations uploaded = backend.upload(out)) {
+                    copy(uploaded, attnOut);
+                }
+            });
+            mlpBlock(x, w);
+        }
+        FloatMatrix logits = logits(x);
+        x.close();
+        return logits;
+    }
+
+    /** Recomputes K and V from a layer's normalized input, for the X-cache. */
+    KvProjector projector() {
+        return (layer, layerInput, firstPosition, keysOut, valuesOut) -> {
+            LayerWeights w = weights.layers().get(layer);
+            int rows = layerInput.rows();
+            int[] positions = new int[rows];
+            for (int i = 0; i < rows; i++) {
+                positions[i] = firstPosition + i;
+            }
+            try (Activations n = backend.upload(layerInput);
+                 Activations k = backend.allocate(rows, config.kvDim());
+                 Activations v = backend.allocate(rows, config.kvDim())) {
+                backend.linear(n, w.kWeight(), w.kBias(), k);
+                backend.linear(n, w.vWeight(), w.vBias(), v);
+                if (llama) {
+                    backend.rotary(k, config.kvHeads(), rotary, positions);
+                }
+                FloatMatrix hk = backend.download(k);
+                FloatMatrix hv = backend.download(v);
+                System.arraycopy(hk.data(), 0, keysOut.data(), 0, rows * config.kvDim());
+                System.arraycopy(hv.data(), 0, valuesOut.data(), 0, rows * config.kvDim());
+            }
+        };
+    }
+
+    private Activations embed(int[] tokens, int[] positions) {
+        int rows = tokens.length;
+        Activations x;
+        if (weights.projectIn() != null) {
+            try (Activations small = backend.allocate(rows, config.wordEmbedDim())) {
+                backend.embed(tokens, weights.tokenEmbedding(), small);
+                x = backend.allocate(rows, config.hidden());
+                backend.linear(small, weights.projectIn(), null, x);
+            }
+        } else {
+            x = backend.allocate(rows, config.hidden());
+            backend.embed(tokens, weights.tokenEmbedding(), x);
+        }
+        if (weights.positionEmbedding() != null) {
+            int[] ids = new int[rows];
+            for (int i = 0; i < rows; i++) {
+                ids[i] = positions[i] + ModelConfig.OPT_POSITION_OFFSET;
+            }
+            backend.addEmbeddingRows(ids, weights.positionEmbedding(), x);
+        }
+        return x;
+    }
+
+    /** What attention does with the projected q, k, v of a block; fills attnOut [rows, qDim]. */
+    @FunctionalInterface
+    private interface AttentionStep {
+        void run(Activations normalizedInput, Activations q, Activations k, Activations v, Activations attnOut);
+    }
+
+    private void attentionBlock(Activations x, LayerWeights w, int[] positions, AttentionStep step) {
+        int rows = x.rows();
+        try (Activations n = backend.allocate(rows, config.hidden());
+             Activations q = backend.allocate(rows, config.qDim());
+             Activations k = backend.allocate(rows, config.kvDim());
+             Activations v = backend.allocate(rows, config.kvDim());
+             Activations attn = backend.allocate(rows, config.qDim());
+             Activations projected = backend.allocate(rows, config.hidden())) {
+            Activations projectionInput;
+            if (config.preLayerNorm()) {
+                norm(x, w.attnNormWeight(), w.attnNormBias(), n);
+                projectionInput = n;
+            } else {
+                projectionInput = x;
+            }
+            backend.linear(projectionInput, w.qWeight(), w.qBias(), q);
+            backend.linear(projectionInput, w.kWeight(), w.kBias(), k);
+            backend.linear(projectionInput, w.vWeight(), w.vBias(), v);
+            if (llama) {
+                backend.rotary(q, config.heads(), rotary, positions);
+                backend.rotary(k, config.kvHeads(), rotary, positions);
+            }
+            step.run(projectionInput, q, k, v, attn);
+            backend.linear(attn, w.oWeight(), w.oBias(), projected);
+            backend.addInPlace(x, projected);
+            if (!config.preLayerNorm()) {
+                norm(x, w.attnNormWeight(), w.attnNormBias(), n);
+                copy(n, x);
+            }
+        }
+    }
+
+    private void mlpBlock(Activations x, LayerWeights w) {
+        int rows = x.rows();
+        try (Activations n = backend.allocate(rows, config.hidden());
+             Activations inner = backend.allocate(rows, config.intermediate());
+             Activations out = backend.allocate(rows, config.hidden())) {
+            Activations input;
+            if (config.preLayerNorm()) {
+                norm(x, w.mlpNormWeight(), w.mlpNormBias(), n);
+                input = n;
+            } else {
+                input = x;
+            }
+            backend.linear(input, w.fc1Weight(), w.fc1Bias(), inner);
+            if (llama) {
+                try (Activations up = backend.allocate(rows, config.intermediate())) {
+                    backend.linear(input, w.fcUpWeight(), w.fcUpBias(), up);
+                    backend.siluMul(inner, up);
+                }
+            } else {
+                backend.activate(inner, config.activation());
+            }
+            backend.linear(inner, w.fc2Weight(), w.fc2Bias(), out);
+            backend.addInPlace(x, out);
+            if (!config.preLayerNorm()) {
+                norm(x, w.mlpNormWeight(), w.mlpNormBias(), n);
+                copy(n, x);
+            }
+        }
+    }
+
+    private FloatMatrix logits(Activations x) {
+        int rows = x.rows();
+        try (Activations normed = backend.allocate(rows, config.hidden());
+             Activations logits = backend.allocate(rows, config.vocabSize())) {
+            Activations head = x;
+            if (weights.finalNormWeight() != null) {
+                norm(x, weights.finalNormWeight(), weights.finalNormBias(), normed);
+                head = normed;
+            }
+            if (weights.projectOut() != null) {
+                try (Activations projected = backend.allocate(rows, config.wordEmbedDim())) {
+                    backend.linear(head, weights.projectOut(), null, projected);
+                    backend.linear(projected, weights.lmHead(), null, logits);
+                }
+            } else {
+                backend.linear(head, weights.lmHead(), null, logits);
+            }
+            FloatMatrix host = backend.download(logits);
+            return host;
+        }
+    }
+
+    private void norm(Activations x, io.inf2.tensor.Tensor weight, io.inf2.tensor.Tensor bias, Activations out) {
+        if (llama) {
+            backend.rmsNorm(x, weight, normEps, out);
+        } else {
+            backend.layerNorm(x, weight, bias, normEps, out);
+        }
+    }
+
+    private void copy(Activations src, Activations dst) {
+        int[] rows = new int[src.rows()];
+        for (int i = 0; i < rows.length; i++) {
+            rows[i] = i;
+        }
+        backend.gatherRows(src, rows, dst);
+    }
+}

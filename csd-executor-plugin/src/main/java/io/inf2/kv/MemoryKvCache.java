@@ -1,0 +1,192 @@
+package io.inf2.kv;
+
+import io.inf2.compute.cpu.CpuBackend;
+import io.inf2.compute.cpu.CpuKernels;
+import io.inf2.model.ModelConfig;
+import io.inf2.tensor.FloatMatrix;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The KV cache in host memory, with decode attention on host CPU threads (FlexGen's CPU delegation
+ * when the compute backend is a GPU). Each (layer, sequence) keeps K and V head-major, so one KV
+ * head's rows are contiguous and a GQA group's query heads share one pass over them.
+ */
+public final class MemoryKvCache implements KvCache {
+    private final ModelConfig model;
+    private final CpuBackend host;
+    private final KvTraffic traffic;
+    private final int layers;
+    private final int kvHeads;
+    private final int headDim;
+    /** [layer][slot]: per KV head a block of capacity × headDim floats. */
+    private final float[][][] keys;
+    private final float[][][] values;
+    private final int[][] lengths;
+    private final int[] capacity;
+
+    public MemoryKvCache(ModelConfig model, int slots, CpuBackend host, KvTraffic traffic) {
+        this.model = model;
+        this.host = host;
+        this.traffic = traffic;
+        this.layers = model.layers();
+        this.kvHeads = model.kvHeads();
+        this.headDim = model.headDim();
+        this.keys = new float[layers][slots][];
+        this.values = new float[layers][slots][];
+        this.lengths = new int[layers][slots];
+        this.capacity = new int[slots];
+    }
+
+    /** A factory of memory caches whose host attention runs on {@code host}. */
+    public static KvCacheFactory factory(CpuBackend host) {
+        return new KvCacheFactory() {
+            @Override
+            public KvCache create(ModelConfig model, int slots, int maxTokens, KvProjector projector, KvTraffic traffic) {
+                return new MemoryKvCache(model, slots, host, traffic);
+            }
+
+            @Override
+            public List<String> deviceNames() {
+                return List.of("host-memory");
+            }
+
+            @Override
+            public String describe() {
+                return "kv-cache=memory (host, attention on " + host.threads() + " CPU threads)";
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+    }
+
+    @Override
+    public void writePrompt(int layer, int slot, FloatMatrix k, FloatMatrix v, FloatMatrix layerInput) {
+        if (lengths[layer][slot] != 0) {
+            throw new IllegalStateException("slot " + slot + " of layer " + layer + " already holds a prompt");
+        }
+        int tokens = k.rows();
+        ensureCapacity(layer, slot, tokens);
+        for (int t = 0; t < tokens; t++) {
+            store(layer, slot, t, k.data(), k.offset(t), v.data(), v.offset(t));
+        }
+        lengths[layer][slot] = tokens;
+    }
+
+    @Override
+    public void appendAndAttend(int layer, int[] slots, FloatMatrix q, FloatMatrix k, FloatMatrix v,
+                                FloatMatrix layerInput, FloatMatrix out) {
+        for (int i = 0; i < slots.length; i++) {
+            int slot = slots[i];
+            int pos = lengths[layer][slot];
+            ensureCapacity(layer, slot, pos + 1);
+            store(layer, slot, pos, k.data(), k.offset(i), v.data(), v.offset(i));
+            lengths[layer][slot] = pos + 1;
+        }
+        int group = model.queriesPerKvHead();
+        float scale = (float) (1.0 / Math.sqrt(headDim));
+        CpuKernels kernels = host.kernels();
+        host.parallelFor(slots.length * kvHeads, 1, (from, to) -> {
+            float[] scores = new float[0];
+            for (int task = from; task < to; task++) {
+                int i = task / kvHeads;
+                int kvh = task % kvHeads;
+                int slot = slots[i];
+                int len = lengths[layer][slot];
+                int cap = capacity[slot];
+                float[] kc = keys[layer][slot];
+                float[] vc = values[layer][slot];
+                int base = kvh * cap * headDim;
+                if (scores.length < len) {
+                    scores = new float[Math.max(len, scores.length * 2)];
+                }
+                for (int g = 0; g < group; g++) {
+                    int h = kvh * group + g;
+                    int qOff = q.offset(i) + h * headDim;
+                    float max = Float.NEGATIVE_INFINITY;
+                    for (int t = 0; t < len; t++) {
+                        float s = kernels.dot(q.data(), qOff, kc, base + t * headDim, headDim) * scale;
+                        scores[t] = s;
+                        max = Math.max(max, s);
+                    }
+                    float sum = 0f;
+                    for (int t = 0; t < len; t++) {
+                        float e = (float) Math.exp(scores[t] - max);
+                        scores[t] = e;
+                        sum += e;
+                    }
+                    int oOff = out.offset(i) + h * headDim;
+                    Arrays.fill(out.data(), oOff, oOff + headDim, 0f);
+                    float inv = 1f / sum;
+                    for (int t = 0; t < len; t++) {
+                        kernels.axpy(scores[t] * inv, vc, base + t * headDim, out.data(), oOff, headDim);
+                    }
+                }
+            }
+        });
+    }
+
+    private void store(int layer, int slot, int pos, float[] k, int kOff, float[] v, int vOff) {
+        int cap = capacity[slot];
+        float[] kc = keys[layer][slot];
+        float[] vc = values[layer][slot];
+        for (int h = 0; h < kvHeads; h++) {
+            int dst = (h * cap + pos) * headDim;
+            System.arraycopy(k, kOff + h * headDim, kc, dst, headDim);
+            System.arraycopy(v, vOff + h * headDim, vc, dst, headDim);
+        }
+    }
+
+    /** Grows every layer of a slot together so one capacity describes the slot's layout. */
+    private void ensureCapacity(int layer, int slot, int tokens) {
+        if (keys[layer][slot] != null && tokens <= capacity[slot]) {
+            return;
+        }
+        int old = capacity[slot];
+        int grown = Math.max(tokens, Math.max(16, old * 2));
+        for (int l = 0; l < layers; l++) {
+            keys[l][slot] = relayout(keys[l][slot], old, grown, lengths[l][slot]);
+            values[l][slot] = relayout(values[l][slot], old, grown, lengths[l][slot]);
+        }
+        capacity[slot] = grown;
+    }
+
+    private float[] relayout(float[] old, int oldCap, int newCap, int used) {
+        float[] grown = new float[kvHeads * newCap * headDim];
+        if (old != null && oldCap > 0) {
+            for (int h = 0; h < kvHeads; h++) {
+                System.arraycopy(old, h * oldCap * headDim, grown, h * newCap * headDim, used * headDim);
+            }
+        }
+        return grown;
+    }
+
+    @Override
+    public int length(int slot) {
+        return lengths[layers - 1][slot];
+    }
+
+    @Override
+    public void release(int slot) {
+        for (int l = 0; l < layers; l++) {
+            keys[l][slot] = null;
+            values[l][slot] = null;
+            lengths[l][slot] = 0;
+        }
+        capacity[slot] = 0;
+    }
+
+    @Override
+    public KvTraffic traffic() {
+        return traffic;
+    }
+
+    @Override
+    public void close() {
+        for (int s = 0; s < capacity.length; s++) {
+            release(s);
+        }
+    }
+}

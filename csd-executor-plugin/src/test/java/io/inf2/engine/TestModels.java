@@ -1,0 +1,61 @@
+package io.inf2.engine;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.inf2.compute.cpu.CpuBackend;
+import io.inf2.model.ModelConfig;
+import io.inf2.model.checkpoint.Checkpoint;
+import io.inf2.model.presets.RandomWeights;
+import io.inf2.model.presets.WeightScale;
+import io.inf2.tensor.DType;
+import io.inf2.tensor.Tensor;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+
+/** Small random models built in memory for engine tests that hold for any weights. */
+final class TestModels {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private TestModels() {
+    }
+
+    record Model(ModelConfig config, Checkpoint checkpoint) implements AutoCloseable {
+        InferenceEngine engine(int batchSize) {
+            EngineOptions options = new EngineOptions(Path.of("in-memory"), "cpu", 2, batchSize,
+                    SamplingParams.greedy(8), "memory", List.of(), 16, 0, 1);
+            CpuBackend cpu = new CpuBackend(2);
+            return InferenceEngine.assemble(options, config, Checkpoint.borrowed(checkpoint), null, cpu, cpu,
+                    InferenceEngine.memoryPlacement());
+        }
+
+        @Override
+        public void close() {
+            checkpoint.close();
+        }
+    }
+
+    static Model random(String kind, long seed) {
+        String json = switch (kind) {
+            case "opt" -> "{\"model_type\":\"opt\",\"vocab_size\":97,\"hidden_size\":32,\"num_hidden_layers\":2,"
+                    + "\"num_attention_heads\":4,\"ffn_dim\":64,\"max_position_embeddings\":40,\"eos_token_id\":2}";
+            case "opt-post-ln" -> "{\"model_type\":\"opt\",\"vocab_size\":97,\"hidden_size\":32,\"word_embed_proj_dim\":16,"
+                    + "\"do_layer_norm_before\":false,\"num_hidden_layers\":2,\"num_attention_heads\":4,\"ffn_dim\":64,"
+                    + "\"max_position_embeddings\":40,\"eos_token_id\":2}";
+            case "llama-gqa" -> "{\"model_type\":\"llama\",\"vocab_size\":89,\"hidden_size\":32,\"num_hidden_layers\":2,"
+                    + "\"num_attention_heads\":4,\"num_key_value_heads\":2,\"intermediate_size\":48,"
+                    + "\"max_position_embeddings\":40,\"eos_token_id\":2,\"rms_norm_eps\":1e-5}";
+            case "llama-rope-scaled" -> "{\"model_type\":\"llama\",\"vocab_size\":89,\"hidden_size\":32,\"num_hidden_layers\":2,"
+                    + "\"num_attention_heads\":4,\"num_key_value_heads\":1,\"intermediate_size\":48,\"tie_word_embeddings\":true,"
+                    + "\"max_position_embeddings\":40,\"eos_token_id\":2,\"rope_theta\":500000,"
+                    + "\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8,\"low_freq_factor\":1,\"high_freq_factor\":4,"
+                    + "\"original_max_position_embeddings\":16}}";
+            default -> throw new IllegalArgumentException(kind);
+        };
+        try {
+            ModelConfig c = ModelConfig.parse(JSON.readTree(json));
+            return new Model(c, RandomWeights.of(c, WeightScale.PEAKED, seed, DType.F32).inMemory());
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
