@@ -2,22 +2,23 @@ package io.inf2.compute.cuda;
 
 import io.inf2.compute.Activations;
 
-/** A row-major f32 [rows, cols] matrix in device memory, owned by the backend that made it. */
+/**
+ * A row-major f32 [rows, cols] matrix in device memory, made by a backend from its pool of device
+ * buffers; {@link #close} gives the buffer back to that pool.
+ */
 final class CudaActivations implements Activations {
     private final CudaBackend owner;
     private final int rows;
     private final int cols;
     private final DeviceBuffer buffer;
+    private boolean closed;
 
-    CudaActivations(CudaBackend owner, CudaContext context, int rows, int cols) {
-        if (rows < 0 || cols < 0) {
-            throw new IllegalArgumentException("activations of " + rows + "x" + cols);
-        }
+    /** @param buffer at least rows · cols floats, or null for an empty matrix */
+    CudaActivations(CudaBackend owner, DeviceBuffer buffer, int rows, int cols) {
         this.owner = owner;
         this.rows = rows;
         this.cols = cols;
-        long bytes = (long) rows * cols * Float.BYTES;
-        this.buffer = bytes == 0 ? null : context.allocate(bytes, "activations " + rows + "x" + cols);
+        this.buffer = buffer;
     }
 
     CudaBackend owner() {
@@ -26,11 +27,10 @@ final class CudaActivations implements Activations {
 
     /** Device address of element (0, 0); 0 for an empty matrix, which no kernel reads. */
     long address() {
+        if (closed) {
+            throw new IllegalStateException(this + " used after close");
+        }
         return buffer == null ? 0L : buffer.address();
-    }
-
-    long address(int row) {
-        return buffer == null ? 0L : buffer.address((long) row * cols * Float.BYTES);
     }
 
     long elements() {
@@ -49,8 +49,11 @@ final class CudaActivations implements Activations {
 
     @Override
     public void close() {
-        if (buffer != null) {
-            buffer.close();
+        if (!closed) {
+            closed = true;
+            if (buffer != null) {
+                owner.recycle(buffer);
+            }
         }
     }
 

@@ -14,6 +14,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -69,6 +71,7 @@ public final class CudaBackend implements ComputeBackend {
     private final Scratch narrowedInput;
     private final Scratch partials;
     private final Scratch mergeInput;
+    private final BufferPool pool = new BufferPool();
     private PinnedBuffer uploadStaging;
     private CudaEvent uploadStagingFree;
     private boolean uploadStagingUsed;
@@ -156,8 +159,20 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public synchronized Activations allocate(int rows, int cols) {
+        if (rows < 0 || cols < 0) {
+            throw new IllegalArgumentException("cuda activations of " + rows + "x" + cols);
+        }
+        long bytes = (long) rows * cols * Float.BYTES;
         context.makeCurrent();
-        return new CudaActivations(this, context, rows, cols);
+        return new CudaActivations(this, bytes == 0 ? null : pool.take(bytes), rows, cols);
+    }
+
+    /** Takes back an activation buffer for reuse; see {@link BufferPool}. */
+    synchronized void recycle(DeviceBuffer buffer) {
+        if (!closed) {
+            pool.give(buffer);
+        }
+        // After close the pool has freed everything it held; the context release freed the rest.
     }
 
     /** A KV block for {@code slots} sequences of up to {@code maxTokens} tokens each. */
@@ -184,7 +199,7 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public synchronized Activations upload(FloatMatrix host) {
         context.makeCurrent();
-        CudaActivations d = new CudaActivations(this, context, host.rows(), host.cols());
+        CudaActivations d = (CudaActivations) allocate(host.rows(), host.cols());
         copyToDevice(host.segment(), d.address());
         return d;
     }
@@ -612,6 +627,56 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     /**
+     * Device buffers of activations, kept for reuse when closed. The engine allocates and closes
+     * activations for every layer; cuMemAlloc and cuMemFree cost microseconds to milliseconds and
+     * cuMemFree waits for the whole device, so buffers go back to a free list keyed by size class
+     * instead. Reuse needs no wait: all work is on one stream, so the next owner's work queues
+     * behind the last owner's. Sizes round up to a power of two below 1 MiB and to 2 MiB steps above.
+     */
+    private final class BufferPool {
+        private final Map<Long, ArrayDeque<DeviceBuffer>> free = new HashMap<>();
+        private long freeBytes;
+
+        DeviceBuffer take(long bytes) {
+            long size = sizeClass(bytes);
+            ArrayDeque<DeviceBuffer> list = free.get(size);
+            if (list != null && !list.isEmpty()) {
+                freeBytes -= size;
+                return list.pop();
+            }
+            try {
+                return context.allocate(size, "activations");
+            } catch (CudaException e) {
+                if (!"CUDA_ERROR_OUT_OF_MEMORY".equals(e.errorName()) || freeBytes == 0) {
+                    throw e;
+                }
+                releaseAll();
+                return context.allocate(size, "activations");
+            }
+        }
+
+        void give(DeviceBuffer buffer) {
+            free.computeIfAbsent(buffer.byteSize(), k -> new ArrayDeque<>()).push(buffer);
+            freeBytes += buffer.byteSize();
+        }
+
+        void releaseAll() {
+            stream.synchronize();
+            free.values().forEach(list -> list.forEach(DeviceBuffer::close));
+            free.clear();
+            freeBytes = 0;
+        }
+
+        private static long sizeClass(long bytes) {
+            if (bytes <= 1L << 20) {
+                return Math.max(512, Long.highestOneBit(bytes - 1) << 1);
+            }
+            long step = 2L << 20;
+            return (bytes + step - 1) / step * step;
+        }
+    }
+
+    /**
      * A grow-only device buffer reused by every call of one operation. Reuse is safe without waiting
      * because all work is on one stream: the next call's writes queue behind the last call's reads.
      */
@@ -692,6 +757,7 @@ public final class CudaBackend implements ComputeBackend {
             cosSin[1].close();
         }
         rotaryTables.clear();
+        pool.releaseAll();
         arguments.close();
         narrowedInput.close();
         partials.close();

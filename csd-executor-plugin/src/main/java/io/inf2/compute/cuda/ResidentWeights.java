@@ -112,6 +112,11 @@ public final class ResidentWeights implements WeightPlacement {
     }
 
     @Override
+    public synchronized void awaitTransfers() {
+        copyStream.synchronize();
+    }
+
+    @Override
     public synchronized long deviceBytes() {
         return deviceBytes;
     }

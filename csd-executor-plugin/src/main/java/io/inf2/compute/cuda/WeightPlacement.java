@@ -26,6 +26,9 @@ public interface WeightPlacement extends AutoCloseable {
      */
     DeviceTensor onDevice(Tensor tensor, CudaStream compute);
 
+    /** Blocks until every copy started so far has landed in device memory. */
+    void awaitTransfers();
+
     /** Bytes of weights held in device memory now. */
     long deviceBytes();
 

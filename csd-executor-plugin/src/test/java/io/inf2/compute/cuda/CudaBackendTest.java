@@ -125,6 +125,28 @@ class CudaBackendTest {
     }
 
     @Test
+    void closedActivationsAreReusedAndRefuseFurtherUse() {
+        FloatMatrix first = matrix(new SplittableRandom(12), 16, 300, 1);
+        FloatMatrix second = matrix(new SplittableRandom(13), 16, 300, 1);
+        Activations a = gpu.upload(first);
+        FloatMatrix sum = copy(first);
+        cpu.addInPlace(cpu.upload(sum), cpu.upload(second));
+        try (Activations b = gpu.upload(second)) {
+            gpu.addInPlace(b, a); // queued reads of a's buffer ...
+            a.close();
+            a.close(); // closing twice gives the buffer back once
+            // ... come before the writes of the next owner of that buffer, on the same stream.
+            try (Activations c = gpu.upload(second); Activations d = gpu.upload(first)) {
+                assertArrayEquals(sum.data(), gpu.download(b).data());
+                assertArrayEquals(second.data(), gpu.download(c).data());
+                assertArrayEquals(first.data(), gpu.download(d).data());
+            }
+        }
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> gpu.download(a));
+        assertEquals("cuda activations 16x300 used after close", e.getMessage());
+    }
+
+    @Test
     void weightsLargerThanTheStagingBufferUploadInChunksAndOnlyOnce() {
         SplittableRandom r = new SplittableRandom(2);
         int rows = 9000;
