@@ -7,6 +7,7 @@
 #define KEY_TILE 32
 #define PREFILL_WARPS 8
 #define DECODE_WARPS 4
+#define KEYS_PER_WARP 4
 
 // One warp per query row, PREFILL_WARPS consecutive rows of one sequence and head per block; the
 // block stages tiles of KEY_TILE keys and values in shared memory, and each warp keeps an online
@@ -108,7 +109,8 @@ extern "C" __global__ void causal_attention(const float* q, const float* k, cons
 // Split ("flash-decoding") attention of one query row per sequence over a KV cache laid out
 // [slot][token][kvDim] in cacheType. Block (split, head, row) attends to keys
 // [split * keysPerSplit, min(length, (split + 1) * keysPerSplit)) of slot slots[row]; its
-// DECODE_WARPS warps take keys round-robin, each with an online softmax, then combine.
+// DECODE_WARPS warps take runs of KEYS_PER_WARP keys in turn, each with an online softmax, then
+// combine.
 // Writes partOut[split][row * heads + head][headDim] and partLse[split][row * heads + head];
 // a split with no keys writes zeros and -inf, which the merge ignores.
 extern "C" __global__ void decode_attention(const float* q, const void* kCache, const void* vCache, int cacheType,
@@ -144,26 +146,62 @@ extern "C" __global__ void decode_attention(const float* q, const void* kCache, 
     for (int i = 0; i < DIMS_PER_LANE; i++) {
         acc[i] = 0.0f;
     }
-    for (int t = first + warp; t < end; t += DECODE_WARPS) {
-        i64 at = cacheBase + (i64) t * kvDim;
-        float partial = 0.0f;
+    // Each warp takes KEYS_PER_WARP consecutive keys per round, loading all of them before the
+    // first reduction, so several rows of the cache are in flight per warp.
+    for (int t0 = first + warp * KEYS_PER_WARP; t0 < end; t0 += DECODE_WARPS * KEYS_PER_WARP) {
+        float s[KEYS_PER_WARP];
 #pragma unroll
-        for (int i = 0; i < DIMS_PER_LANE; i++) {
-            int d = lane + 32 * i;
-            if (d < headDim) {
-                partial += qr[i] * load_elem(kCache, cacheType, at + d);
+        for (int u = 0; u < KEYS_PER_WARP; u++) {
+            i64 at = cacheBase + (i64) (t0 + u) * kvDim;
+            float partial = 0.0f;
+            if (t0 + u < end) {
+#pragma unroll
+                for (int i = 0; i < DIMS_PER_LANE; i++) {
+                    int d = lane + 32 * i;
+                    if (d < headDim) {
+                        partial += qr[i] * load_elem(kCache, cacheType, at + d);
+                    }
+                }
+            }
+            s[u] = partial;
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+#pragma unroll
+            for (int u = 0; u < KEYS_PER_WARP; u++) {
+                s[u] += __shfl_xor_sync(FULL_MASK, s[u], o);
             }
         }
-        float s = warp_sum(partial);
-        float newM = fmaxf(m, s);
+        float roundMax = NEG_INF;
+#pragma unroll
+        for (int u = 0; u < KEYS_PER_WARP; u++) {
+            if (t0 + u >= end) {
+                s[u] = NEG_INF;
+            }
+            roundMax = fmaxf(roundMax, s[u]);
+        }
+        float newM = fmaxf(m, roundMax); // finite: key t0 < end
         float correction = expf(m - newM);
-        float p = expf(s - newM);
-        l = l * correction + p;
+        float p[KEYS_PER_WARP];
+        float pSum = 0.0f;
+#pragma unroll
+        for (int u = 0; u < KEYS_PER_WARP; u++) {
+            p[u] = s[u] == NEG_INF ? 0.0f : expf(s[u] - newM);
+            pSum += p[u];
+        }
+        l = l * correction + pSum;
 #pragma unroll
         for (int i = 0; i < DIMS_PER_LANE; i++) {
             int d = lane + 32 * i;
             if (d < headDim) {
-                acc[i] = acc[i] * correction + p * load_elem(vCache, cacheType, at + d);
+                float a = acc[i] * correction;
+#pragma unroll
+                for (int u = 0; u < KEYS_PER_WARP; u++) {
+                    if (t0 + u < end) {
+                        a += p[u] * load_elem(vCache, cacheType, cacheBase + (i64) (t0 + u) * kvDim + d);
+                    }
+                }
+                acc[i] = a;
             }
         }
         m = newM;
