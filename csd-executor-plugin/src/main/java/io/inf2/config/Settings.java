@@ -43,6 +43,18 @@ public final class Settings {
                     + "layer with direct I/O into two host buffers, the next layer's read overlapping this layer's compute).",
             "memory", "storage"));
 
+    public static final Setting<String> CUDA_LIBRARY_PATH = add(new Setting<>("cuda", "cudaLibraryPath",
+            "colon-separated directories", "",
+            "Directories searched first for libcuda.so.1, libcublas.so.13 and libnvrtc.so.13 (before the system "
+                    + "property inf2.cudaLibraryPath, the standard CUDA install directories and the loader's path).",
+            Function.identity(), v -> true, "directories"));
+    public static final Setting<Integer> CUDA_DEVICE = add(integer("cuda", "cudaDevice", "0",
+            "Ordinal of the GPU the cuda backend uses.", 0, 1023));
+    public static final Setting<String> CUDA_KERNEL_CACHE = add(new Setting<>("cuda", "cudaKernelCache", "path", "",
+            "Directory for compiled CUDA kernels, keyed by source hash, GPU architecture and NVRTC version; "
+                    + "empty means ~/.cache/inf2/cuda-kernels.",
+            Function.identity(), v -> true, "a directory"));
+
     // ---- generation defaults (per-request values override them)
     public static final Setting<Integer> MAX_NEW_TOKENS = add(integer("generation", "maxNewTokens", "32",
             "Most tokens generated per sequence.", 1, 1 << 20));
