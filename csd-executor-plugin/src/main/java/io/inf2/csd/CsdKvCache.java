@@ -658,10 +658,11 @@ final class CsdKvCache implements KvCache {
         }
     }
 
+    /** Records the cache's first failure and returns it: later errors are consequences of that one. */
     private CsdException recordFailure(Throwable error) {
         CsdException e = error instanceof CsdException c ? c : unwrap(error);
         failure.compareAndSet(null, e);
-        return e;
+        return failure.get();
     }
 
     private static CsdException unwrap(Throwable error) {
