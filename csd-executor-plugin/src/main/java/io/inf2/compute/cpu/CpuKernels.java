@@ -6,7 +6,11 @@ import java.lang.foreign.MemorySegment;
 /**
  * The inner loops of the CPU backend. {@link ReferenceKernels} is the plain definition every fast
  * path is tested against; {@link VectorKernels} is the Vector API implementation used in production.
- * The backend splits work across threads; kernels are single-threaded and allocation-free.
+ * The backend splits work across threads; kernels are single-threaded and keep no state between
+ * calls (VectorKernels reuses a per-thread scratch panel instead of allocating).
+ *
+ * <p>Fast paths may sum in a different order than the reference (fp32 throughout, reassociated),
+ * so they agree with it to rounding, not bit for bit.
  */
 public interface CpuKernels {
 
@@ -14,7 +18,7 @@ public interface CpuKernels {
      * For weight rows n in [nFrom, nTo) and every input row m in [0, rows):
      * out[m * outCols + n] = Σ_k x[m * k + kk] · w[n, kk] (+ bias[n]).
      *
-     * @param weight  [N, k] row-major in {@code dtype}
+     * @param weight  [N, k] row-major in {@code dtype} (F32, F16 or BF16, little-endian)
      * @param bias    [N] in {@code biasType}, or null
      */
     void linear(float[] x, int rows, int k, MemorySegment weight, DType dtype, MemorySegment bias, DType biasType,
@@ -26,8 +30,32 @@ public interface CpuKernels {
     /** y[yOff + i] += alpha · x[xOff + i] for i in [0, n). */
     void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
 
-    /** The fastest kernels available on this JVM. */
+    /** x[off + i] *= factor for i in [0, n). */
+    void scale(float[] x, int off, int n, float factor);
+
+    /**
+     * x[off + i] = exp(x[off + i] − shift) for i in [0, n); returns the sum of the new values. The
+     * numerator and denominator of a softmax whose maximum is {@code shift}.
+     */
+    float expShiftSum(float[] x, int off, int n, float shift);
+
+    /**
+     * dst[dstOff + i] = element {@code index + i} of {@code src} (F32, F16 or BF16) widened to f32,
+     * for i in [0, n).
+     */
+    void widen(MemorySegment src, DType dtype, long index, float[] dst, int dstOff, int n);
+
+    /** gate[i] = silu(gate[i]) · up[i] = gate[i] / (1 + exp(−gate[i])) · up[i] for i in [from, to). */
+    void siluMul(float[] gate, float[] up, int from, int to);
+
+    /** x[i] = gelu(x[i]) = x[i] / 2 · (1 + erf(x[i] / √2)) (the exact, not the tanh, form) for i in [from, to). */
+    void gelu(float[] x, int from, int to);
+
+    /**
+     * The fastest kernels available on this JVM: {@link VectorKernels} when the
+     * {@code jdk.incubator.vector} module is present, else {@link ReferenceKernels} (logged once).
+     */
     static CpuKernels fastest() {
-        return new ReferenceKernels();
+        return KernelSelection.FASTEST;
     }
 }

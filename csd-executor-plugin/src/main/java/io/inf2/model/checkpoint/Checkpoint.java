@@ -22,4 +22,36 @@ public interface Checkpoint extends AutoCloseable {
 
     @Override
     void close();
+
+    /**
+     * A view of {@code owner} whose close does nothing, for handing one checkpoint to several engines
+     * (an engine closes the checkpoint it is given); the owner stays responsible for closing it.
+     */
+    static Checkpoint borrowed(Checkpoint owner) {
+        return new Checkpoint() {
+            @Override
+            public Set<String> names() {
+                return owner.names();
+            }
+
+            @Override
+            public boolean contains(String name) {
+                return owner.contains(name);
+            }
+
+            @Override
+            public Tensor tensor(String name) {
+                return owner.tensor(name);
+            }
+
+            @Override
+            public String location() {
+                return owner.location();
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+    }
 }

@@ -1,0 +1,149 @@
+package io.inf2.cli;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.inf2.engine.GenerationRequest;
+import io.inf2.engine.SamplingParams;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Reads prompts for {@code inf2 generate}: JSON Lines, one request per line, either a JSON string or
+ * an object {@code {"id": ..., "prompt": ..., "max_new_tokens": ..., "temperature": ..., "top_k": ...,
+ * "top_p": ..., "repetition_penalty": ..., "seed": ..., "stop_token_ids": [...]}}. Blank lines are
+ * skipped. Ids default to the line number. Errors name the file and line.
+ */
+final class PromptFile {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Set<String> FIELDS = Set.of("id", "prompt", "max_new_tokens", "temperature", "top_k", "top_p",
+            "repetition_penalty", "seed", "stop_token_ids");
+
+    private PromptFile() {
+    }
+
+    static List<GenerationRequest> read(Path file, SamplingParams defaults) {
+        List<GenerationRequest> out = new ArrayList<>();
+        Set<String> ids = new HashSet<>();
+        var decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT);
+        try (BufferedReader in = new BufferedReader(new java.io.InputStreamReader(Files.newInputStream(file), decoder))) {
+            String line;
+            int number = 0;
+            while ((line = in.readLine()) != null) {
+                number++;
+                if (line.isBlank()) {
+                    continue;
+                }
+                GenerationRequest r = parse(line, file, number, defaults);
+                if (!ids.add(r.id())) {
+                    throw new CliException(file + ":" + number + ": duplicate id \"" + r.id() + "\"");
+                }
+                out.add(r);
+            }
+        } catch (NoSuchFileException e) {
+            throw new CliException(file + ": no such prompts file");
+        } catch (CharacterCodingException e) {
+            throw new CliException(file + ": not UTF-8 text");
+        } catch (IOException e) {
+            throw new CliException(file + ": cannot read prompts (" + e.getMessage() + ")");
+        }
+        if (out.isEmpty()) {
+            throw new CliException(file + ": no prompts (the file is empty)");
+        }
+        return out;
+    }
+
+    private static GenerationRequest parse(String line, Path file, int number, SamplingParams d) {
+        String where = file + ":" + number + ": ";
+        JsonNode node;
+        try {
+            node = JSON.readTree(line);
+        } catch (JsonProcessingException e) {
+            throw new CliException(where + "not valid JSON (" + e.getOriginalMessage() + ")");
+        }
+        String defaultId = Integer.toString(number);
+        if (node.isTextual()) {
+            return GenerationRequest.ofText(defaultId, node.asText(), d);
+        }
+        if (!node.isObject()) {
+            throw new CliException(where + "expected a JSON string or object, got " + node.getNodeType().name().toLowerCase());
+        }
+        node.fieldNames().forEachRemaining(f -> {
+            if (!FIELDS.contains(f)) {
+                throw new CliException(where + "unknown field \"" + f + "\" (known: " + String.join(", ", new java.util.TreeSet<>(FIELDS)) + ")");
+            }
+        });
+        JsonNode prompt = node.get("prompt");
+        if (prompt == null || !prompt.isTextual()) {
+            throw new CliException(where + "\"prompt\" must be a string");
+        }
+        String id = node.has("id") ? node.get("id").asText() : defaultId;
+        try {
+            SamplingParams p = new SamplingParams(
+                    intField(node, "max_new_tokens", d.maxNewTokens()),
+                    doubleField(node, "temperature", d.temperature()),
+                    intField(node, "top_k", d.topK()),
+                    doubleField(node, "top_p", d.topP()),
+                    doubleField(node, "repetition_penalty", d.repetitionPenalty()),
+                    node.has("seed") ? longField(node, "seed") : d.seed(),
+                    node.has("stop_token_ids") ? ids(node.get("stop_token_ids")) : d.stopTokenIds());
+            return GenerationRequest.ofText(id, prompt.asText(), p);
+        } catch (IllegalArgumentException e) {
+            throw new CliException(where + e.getMessage());
+        }
+    }
+
+    private static int intField(JsonNode node, String field, int fallback) {
+        JsonNode n = node.get(field);
+        if (n == null) {
+            return fallback;
+        }
+        if (!n.canConvertToInt() || !n.isIntegralNumber()) {
+            throw new IllegalArgumentException("\"" + field + "\" must be an integer");
+        }
+        return n.asInt();
+    }
+
+    private static long longField(JsonNode node, String field) {
+        JsonNode n = node.get(field);
+        if (!n.isIntegralNumber() || !n.canConvertToLong()) {
+            throw new IllegalArgumentException("\"" + field + "\" must be an integer");
+        }
+        return n.asLong();
+    }
+
+    private static double doubleField(JsonNode node, String field, double fallback) {
+        JsonNode n = node.get(field);
+        if (n == null) {
+            return fallback;
+        }
+        if (!n.isNumber()) {
+            throw new IllegalArgumentException("\"" + field + "\" must be a number");
+        }
+        return n.asDouble();
+    }
+
+    private static List<Integer> ids(JsonNode n) {
+        if (!n.isArray()) {
+            throw new IllegalArgumentException("\"stop_token_ids\" must be an array of integers");
+        }
+        List<Integer> out = new ArrayList<>();
+        for (JsonNode e : n) {
+            if (!e.isIntegralNumber() || e.asInt() < 0) {
+                throw new IllegalArgumentException("\"stop_token_ids\" must hold non-negative integers");
+            }
+            out.add(e.asInt());
+        }
+        return out;
+    }
+}
