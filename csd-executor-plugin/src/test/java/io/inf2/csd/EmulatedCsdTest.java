@@ -41,12 +41,12 @@ class EmulatedCsdTest {
         short[] image = new short[pages * 2 * pageTokens * HEAD_DIM];
         int half = pageTokens * HEAD_DIM;
         for (int t = 0; t < tokens; t++) {
-            int at = (t / pageTokens) * 2 * half + (t % pageTokens) * HEAD_DIM;
+            int at = t * 2 * HEAD_DIM;
             for (int i = 0; i < HEAD_DIM; i++) {
                 k[t * HEAD_DIM + i] = half(k[t * HEAD_DIM + i]);
                 v[t * HEAD_DIM + i] = half(v[t * HEAD_DIM + i]);
                 image[at + i] = Float.floatToFloat16(k[t * HEAD_DIM + i]);
-                image[at + half + i] = Float.floatToFloat16(v[t * HEAD_DIM + i]);
+                image[at + HEAD_DIM + i] = Float.floatToFloat16(v[t * HEAD_DIM + i]);
             }
         }
         // First half in one large append (a prompt), the rest page by page (decode-time flushes).
