@@ -115,14 +115,20 @@ public final class CsdBench {
             runPlacement(CsdKvCacheFactory.Placement.STORAGE, Math.max(pageTokens, context / 4));
         }
         // Rounds of (raw read, ANS, baseline), reported by median: a shared machine's disk and cores drift.
+        // The two placements alternate which goes first, so neither always follows the raw read.
         int rounds = intArg("rounds", 3);
         List<Double> raws = new ArrayList<>();
         List<Result> ansRounds = new ArrayList<>();
         List<Result> storageRounds = new ArrayList<>();
         for (int round = 0; round < rounds; round++) {
             raws.add(rawSequentialRead(rawBytes));
-            ansRounds.add(runPlacement(CsdKvCacheFactory.Placement.CSD, context));
-            storageRounds.add(runPlacement(CsdKvCacheFactory.Placement.STORAGE, context));
+            if (round % 2 == 0) {
+                ansRounds.add(runPlacement(CsdKvCacheFactory.Placement.CSD, context));
+                storageRounds.add(runPlacement(CsdKvCacheFactory.Placement.STORAGE, context));
+            } else {
+                storageRounds.add(runPlacement(CsdKvCacheFactory.Placement.STORAGE, context));
+                ansRounds.add(runPlacement(CsdKvCacheFactory.Placement.CSD, context));
+            }
         }
         double raw = median(raws);
         Result ans = medianRound(ansRounds);
@@ -159,6 +165,8 @@ public final class CsdBench {
         j.put("ansKvReadGBpsPerRound", gbps(ansRounds.stream().map(Result::kvReadBandwidth).toList()));
         j.put("storage", storage.json());
         j.put("storageKvReadGBpsPerRound", gbps(storageRounds.stream().map(Result::kvReadBandwidth).toList()));
+        j.put("ansPrefillWriteGBpsPerRound", gbps(ansRounds.stream().map(Result::prefillWriteBandwidth).toList()));
+        j.put("storagePrefillWriteGBpsPerRound", gbps(storageRounds.stream().map(Result::prefillWriteBandwidth).toList()));
         j.put("ansOverStorageSpeedup", ans.tokensPerSecond() / storage.tokensPerSecond());
         j.put("storageOverAnsLinkBytes", (double) storage.decodeLinkBytes / ans.decodeLinkBytes);
         j.put("ansKvReadBandwidthOverRawRead", ans.kvReadBandwidth() / raw);
@@ -249,6 +257,10 @@ public final class CsdBench {
             return batch * (double) steps / decodeSeconds;
         }
 
+        double prefillWriteBandwidth() {
+            return prefillWriteBytes / prefillSeconds;
+        }
+
         double kvReadBandwidth() {
             return decodeDeviceReadBytes / decodeSeconds;
         }
@@ -258,7 +270,7 @@ public final class CsdBench {
             j.put("placement", placement.option());
             j.put("directIo", directIo);
             j.put("prefillSeconds", prefillSeconds);
-            j.put("prefillWriteGBps", prefillWriteBytes / prefillSeconds / 1e9);
+            j.put("prefillWriteGBps", prefillWriteBandwidth() / 1e9);
             j.put("decodeSeconds", decodeSeconds);
             j.put("decodeStepMillis", decodeSeconds * 1e3 / steps);
             j.put("tokensPerSecondAttentionOnly", tokensPerSecond());
