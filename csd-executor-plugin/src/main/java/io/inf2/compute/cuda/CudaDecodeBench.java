@@ -142,6 +142,7 @@ public final class CudaDecodeBench {
                 }
             }
             double stepSeconds = elapsed / 1e9 / steps;
+            double[] parts = components(gpu, weights, blocks, slots);
             double meanContext = context + warmup + (steps + 1) / 2.0;
             long kvBytes = (long) (batch * meanContext * c.layers() * 2L * c.kvDim() * DType.F16.byteSize());
             double boundSeconds = (weights.byteSize() + kvBytes) / copyBandwidth;
@@ -154,9 +155,61 @@ public final class CudaDecodeBench {
             r.put("kvBytesReadPerStep", kvBytes);
             r.put("hbmBoundMs", round(boundSeconds * 1e3));
             r.put("fractionOfHbmBound", round(boundSeconds / stepSeconds));
+            long kvAtEnd = (long) batch * (capacity) * c.layers() * 2L * c.kvDim() * DType.F16.byteSize();
+            r.put("attentionMsPerStep", round(parts[0] * 1e3));
+            r.put("attentionKvGBps", round(kvAtEnd / parts[0] / 1e9));
+            r.put("layerLinearsMsPerStep", round(parts[1] * 1e3));
+            r.put("layerLinearWeightGBps", round(parts[2] / parts[1] / 1e9));
             return r;
         } finally {
             blocks.forEach(CudaKvBlock::close);
+        }
+    }
+
+    /**
+     * Each part of a step alone, over the same inputs, averaged over five repeats: {decode attention
+     * of every layer (s), the six linear layers of every layer (s), their weight bytes}. Synchronised
+     * host timing: the 32 · 6 launches cost microseconds against milliseconds of kernels.
+     */
+    private static double[] components(CudaBackend gpu, ModelWeights w, List<CudaKvBlock> blocks, int[] slots) {
+        ModelConfig c = w.config();
+        int n = slots.length;
+        int repeats = 5;
+        long linearBytes = 0;
+        for (LayerWeights l : w.layers()) {
+            for (Tensor t : new Tensor[] {l.qWeight(), l.kWeight(), l.vWeight(), l.oWeight(), l.fc1Weight(), l.fc2Weight()}) {
+                linearBytes += t.data().byteSize();
+            }
+        }
+        // Zeros: pooled buffers hold whatever the last owner left, and NaNs would not be representative.
+        try (Activations x = gpu.upload(new FloatMatrix(n, c.hidden()));
+             Activations q = gpu.upload(new FloatMatrix(n, c.qDim()));
+             Activations k = gpu.allocate(n, c.kvDim());
+             Activations attention = gpu.upload(new FloatMatrix(n, c.qDim()));
+             Activations lse = gpu.allocate(n, c.heads());
+             Activations inner = gpu.upload(new FloatMatrix(n, c.intermediate()))) {
+            gpu.synchronize();
+            long t0 = System.nanoTime();
+            for (int r = 0; r < repeats; r++) {
+                for (int layer = 0; layer < c.layers(); layer++) {
+                    gpu.decodeAttention(q, blocks.get(layer), slots, c.heads(), attention, lse);
+                }
+            }
+            gpu.synchronize();
+            long t1 = System.nanoTime();
+            for (int r = 0; r < repeats; r++) {
+                for (LayerWeights l : w.layers()) {
+                    gpu.linear(x, l.qWeight(), l.qBias(), q);
+                    gpu.linear(x, l.kWeight(), l.kBias(), k);
+                    gpu.linear(x, l.vWeight(), l.vBias(), k);
+                    gpu.linear(attention, l.oWeight(), l.oBias(), x);
+                    gpu.linear(x, l.fc1Weight(), l.fc1Bias(), inner);
+                    gpu.linear(inner, l.fc2Weight(), l.fc2Bias(), x);
+                }
+            }
+            gpu.synchronize();
+            long t2 = System.nanoTime();
+            return new double[] {(t1 - t0) / 1e9 / repeats, (t2 - t1) / 1e9 / repeats, linearBytes};
         }
     }
 
