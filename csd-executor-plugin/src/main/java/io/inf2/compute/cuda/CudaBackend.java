@@ -56,8 +56,8 @@ public final class CudaBackend implements ComputeBackend {
     public record Availability(boolean available, String reason) {
     }
 
-    /** Keys per block of split decode attention: enough work per block, enough blocks for long caches. */
-    static final int DECODE_KEYS_PER_SPLIT = 256;
+    /** Fewest keys a block of split decode attention takes: below this, splitting costs more than it gains. */
+    static final int MIN_KEYS_PER_SPLIT = 64;
     private static final int ARGUMENT_ALIGNMENT = 256;
 
     private final CudaContext context;
@@ -465,14 +465,19 @@ public final class CudaBackend implements ComputeBackend {
         for (int len : lengths) {
             maxLength = Math.max(maxLength, len);
         }
-        int splits = (maxLength + DECODE_KEYS_PER_SPLIT - 1) / DECODE_KEYS_PER_SPLIT;
-        context.makeCurrent();
         long pairs = (long) n * heads;
+        // Enough blocks to fill the GPU twice over: few sequences get their keys split, and the
+        // splits merge exactly by log-sum-exp.
+        long wanted = Math.max(1, (2L * context.multiprocessors() + pairs - 1) / pairs);
+        int splits = (int) Math.min(wanted, (maxLength + MIN_KEYS_PER_SPLIT - 1) / MIN_KEYS_PER_SPLIT);
+        int keysPerSplit = (maxLength + splits - 1) / splits;
+        splits = (maxLength + keysPerSplit - 1) / keysPerSplit;
+        context.makeCurrent();
         long outBytes = (long) splits * pairs * headDim * Float.BYTES;
         long partBase = partials.ensure(outBytes + (long) splits * pairs * Float.BYTES);
         long[] args = arguments.upload(slots, lengths);
         kernels.decodeAttention(stream, qa.address(), cache.keysAddress(), cache.valuesAddress(), cache.dtype(),
-                cache.slotStride(), args[0], args[1], n, heads, cache.kvHeads(), headDim, DECODE_KEYS_PER_SPLIT, splits,
+                cache.slotStride(), args[0], args[1], n, heads, cache.kvHeads(), headDim, keysPerSplit, splits,
                 partBase, partBase + outBytes);
         kernels.mergePartials(stream, partBase, partBase + outBytes, splits, (int) pairs, headDim, oa.address(), la.address());
     }

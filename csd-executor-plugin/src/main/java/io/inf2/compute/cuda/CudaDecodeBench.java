@@ -84,6 +84,9 @@ public final class CudaDecodeBench {
             result.put("architecture", gpu.context().architecture());
             double copyBandwidth = deviceCopyBandwidth(gpu.context());
             result.put("deviceToDeviceCopyGBps", round(copyBandwidth / 1e9));
+            double[] perCall = launchCosts(gpu);
+            result.put("tinyKernelMicros", round(perCall[0] * 1e6));
+            result.put("tinyKernelWithArgumentsMicros", round(perCall[1] * 1e6));
             long started = System.nanoTime();
             try (Checkpoint checkpoint = RandomWeights.of(preset, 7, dtype).inMemory()) {
                 result.put("hostWeightGenerationSeconds", round((System.nanoTime() - started) / 1e9));
@@ -255,6 +258,36 @@ public final class CudaDecodeBench {
             float[] ones = new float[n];
             Arrays.fill(ones, 1f);
             return gpu.selectTokens(logits, zeros, new int[n], ones, zeros);
+        }
+    }
+
+    /**
+     * Seconds per call of a 64-element kernel alone (addInPlace) and of one that first uploads a
+     * one-element argument array (gatherRows), 2000 calls each, queued back to back: the second minus
+     * the first is what an argument upload adds to an operation.
+     */
+    static double[] launchCosts(CudaBackend gpu) {
+        int calls = 2000;
+        int[] row = {0};
+        try (Activations a = gpu.upload(new FloatMatrix(1, 64)); Activations b = gpu.upload(new FloatMatrix(1, 64))) {
+            double[] seconds = new double[2];
+            for (int pass = 0; pass < 2; pass++) { // the first pass warms up
+                gpu.synchronize();
+                long t0 = System.nanoTime();
+                for (int i = 0; i < calls; i++) {
+                    gpu.addInPlace(a, b);
+                }
+                gpu.synchronize();
+                long t1 = System.nanoTime();
+                for (int i = 0; i < calls; i++) {
+                    gpu.gatherRows(a, row, b);
+                }
+                gpu.synchronize();
+                long t2 = System.nanoTime();
+                seconds[0] = (t1 - t0) / 1e9 / calls;
+                seconds[1] = (t2 - t1) / 1e9 / calls;
+            }
+            return seconds;
         }
     }
 

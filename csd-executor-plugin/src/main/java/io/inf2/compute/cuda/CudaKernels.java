@@ -21,7 +21,7 @@ final class CudaKernels implements AutoCloseable {
     static final int MAX_HEAD_DIM = 256;
     static final int KEY_TILE = 32;
     static final int PREFILL_WARPS = 8;
-    static final int DECODE_WARPS = 4;
+    static final int DECODE_THREADS = 128;
     static final int SELECT_THREADS = 1024;
     private static final int THREADS = 256;
     private static final int MAX_GRID_Y = 65535;
@@ -131,10 +131,14 @@ final class CudaKernels implements AutoCloseable {
                          long lengths, int rows, int heads, int kvHeads, int headDim, int keysPerSplit, int splits,
                          long partOut, long partLse) {
         float scale = (float) (1.0 / Math.sqrt(headDim));
-        launch(s, "attention", "decode_attention", splits, heads, rows, DECODE_WARPS * 32, 0,
+        // Threads per key: one per 8 dims, rounded up to a power of two so groups tile the warps
+        // (at most 32 for the widest head, 256).
+        int perKey = headDim / 8;
+        int group = Integer.bitCount(perKey) == 1 ? perKey : Integer.highestOneBit(perKey) << 1;
+        launch(s, "attention", "decode_attention", splits, heads, rows, DECODE_THREADS, 0,
                 a -> a.ptr(q).ptr(kCache).ptr(vCache).i32(code(cacheType)).i64(slotStride).ptr(slots).ptr(lengths)
-                        .i32(rows).i32(heads).i32(kvHeads).i32(headDim).f32(scale).i32(keysPerSplit).ptr(partOut)
-                        .ptr(partLse));
+                        .i32(rows).i32(heads).i32(kvHeads).i32(headDim).f32(scale).i32(keysPerSplit).i32(group)
+                        .ptr(partOut).ptr(partLse));
     }
 
     void mergePartials(CudaStream s, long partOut, long partLse, int parts, int pairs, int headDim, long out, long lse) {
