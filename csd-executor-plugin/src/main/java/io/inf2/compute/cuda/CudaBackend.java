@@ -217,7 +217,7 @@ public final class CudaBackend implements ComputeBackend {
     private void embedding(int[] indices, Tensor table, Activations target, boolean accumulate, String what, String op) {
         CudaActivations o = dev(target, op);
         int cols = table.cols();
-        requireShape(o, indices.length, cols, op + " output for " + table.name());
+        requireShape(o, indices.length, cols, op + " output for ", table);
         for (int idx : indices) {
             if (idx < 0 || idx >= table.rows()) {
                 throw new IllegalArgumentException(what + " " + idx + " outside " + table.name() + " of " + table.rows() + " rows");
@@ -238,8 +238,8 @@ public final class CudaBackend implements ComputeBackend {
         CudaActivations o = dev(out, "linear");
         int n = weight.rows();
         int k = weight.cols();
-        requireShape(in, in.rows(), k, "linear input for " + weight.name());
-        requireShape(o, in.rows(), n, "linear output for " + weight.name());
+        requireShape(in, in.rows(), k, "linear input for ", weight);
+        requireShape(o, in.rows(), n, "linear output for ", weight);
         if (bias != null && bias.elementCount() != n) {
             throw new IllegalArgumentException("linear " + weight.name() + ": bias " + bias.name() + " has " + bias.elementCount()
                     + " elements, expected " + n);
@@ -586,6 +586,13 @@ public final class CudaBackend implements ComputeBackend {
     private static void requireShape(CudaActivations a, int rows, int cols, String what) {
         if (a.rows() != rows || a.cols() != cols) {
             throw new IllegalArgumentException(what + ": " + a.rows() + "x" + a.cols() + ", expected " + rows + "x" + cols);
+        }
+    }
+
+    /** As above, naming the weight; the message is built only when the check fails (hot path). */
+    private static void requireShape(CudaActivations a, int rows, int cols, String what, Tensor weight) {
+        if (a.rows() != rows || a.cols() != cols) {
+            requireShape(a, rows, cols, what + weight.name());
         }
     }
 

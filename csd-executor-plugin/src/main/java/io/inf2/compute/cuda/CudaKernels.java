@@ -10,6 +10,8 @@ import io.inf2.tensor.DType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * Typed launchers for the NVRTC kernels in this package's resources. Arguments are device
@@ -28,6 +30,9 @@ final class CudaKernels implements AutoCloseable {
 
     private final CudaContext context;
     private final KernelModules modules;
+    private final Map<String, MemorySegment> functions = new HashMap<>();
+    private final Arena argumentArena = Arena.ofShared();
+    private final Arguments arguments = new Arguments(argumentArena);
     private int prefillSharedLimitSet;
 
     CudaKernels(CudaContext context, Path cacheDir) {
@@ -165,15 +170,17 @@ final class CudaKernels implements AutoCloseable {
         return (int) Math.max(1, Math.min((n + THREADS - 1) / THREADS, 65536));
     }
 
-    private void launch(CudaStream s, String module, String kernel, int gridX, int gridY, int gridZ, int threads,
-                        int shared, ArgumentWriter writer) {
-        MemorySegment function = modules.function(module, kernel);
-        try (Arena arena = Arena.ofConfined()) {
-            Arguments args = new Arguments(arena);
-            writer.write(args);
-            context.driver().launchKernel(function, gridX, gridY, gridZ, threads, 1, 1, shared, s.handle(),
-                    args.pointers(), kernel);
+    private synchronized void launch(CudaStream s, String module, String kernel, int gridX, int gridY, int gridZ,
+                                     int threads, int shared, ArgumentWriter writer) {
+        MemorySegment function = functions.get(kernel);
+        if (function == null) {
+            function = modules.function(module, kernel);
+            functions.put(kernel, function);
         }
+        arguments.count = 0;
+        writer.write(arguments);
+        context.driver().launchKernel(function, gridX, gridY, gridZ, threads, 1, 1, shared, s.handle(),
+                arguments.pointers, kernel);
     }
 
     @FunctionalInterface
@@ -181,46 +188,50 @@ final class CudaKernels implements AutoCloseable {
         void write(Arguments a);
     }
 
-    /** A kernel's arguments as cuLaunchKernel takes them: an array of pointers to each value. */
+    /**
+     * A kernel's arguments as cuLaunchKernel takes them: an array of pointers to each value. One
+     * native block is reused for every launch (the driver copies the values during the call), with
+     * pointer i fixed at value slot i, so a launch only writes the values.
+     */
     private static final class Arguments {
         private static final int MAX = 24;
-        private final Arena arena;
+        private final MemorySegment values;
         private final MemorySegment pointers;
         private int count;
 
         Arguments(Arena arena) {
-            this.arena = arena;
+            this.values = arena.allocate(8L * MAX, 8);
             this.pointers = arena.allocate(ADDRESS, MAX);
-        }
-
-        private Arguments add(MemorySegment value) {
-            pointers.setAtIndex(ADDRESS, count++, value);
-            return this;
+            for (int i = 0; i < MAX; i++) {
+                pointers.setAtIndex(ADDRESS, i, values.asSlice(8L * i, 8));
+            }
         }
 
         Arguments ptr(long deviceAddress) {
-            return add(arena.allocateFrom(JAVA_LONG, deviceAddress));
+            values.set(JAVA_LONG, 8L * count++, deviceAddress);
+            return this;
         }
 
         Arguments i64(long v) {
-            return add(arena.allocateFrom(JAVA_LONG, v));
+            values.set(JAVA_LONG, 8L * count++, v);
+            return this;
         }
 
         Arguments i32(int v) {
-            return add(arena.allocateFrom(JAVA_INT, v));
+            values.set(JAVA_INT, 8L * count++, v);
+            return this;
         }
 
         Arguments f32(float v) {
-            return add(arena.allocateFrom(JAVA_FLOAT, v));
-        }
-
-        MemorySegment pointers() {
-            return pointers;
+            values.set(JAVA_FLOAT, 8L * count++, v);
+            return this;
         }
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         modules.close();
+        functions.clear();
+        argumentArena.close();
     }
 }
