@@ -31,7 +31,7 @@ import java.util.SplittableRandom;
  * copy bandwidth measured in the same run (bytes read plus bytes written per second).
  *
  * <p>Usage: {@code CudaDecodeBench [--preset opt-6.7b] [--dtype F16] [--batches 1,16,64]
- * [--context 512] [--steps 16] [--out result.json]}; JSON goes to stdout and to {@code --out}.
+ * [--context 512] [--steps 32] [--out result.json]}; JSON goes to stdout and to {@code --out}.
  */
 public final class CudaDecodeBench {
 
@@ -43,7 +43,7 @@ public final class CudaDecodeBench {
         DType dtype = DType.F16;
         int[] batches = {1, 16, 64};
         int context = 512;
-        int steps = 16;
+        int steps = 32;
         Path out = null;
         for (int i = 0; i < args.length; i++) {
             String value = i + 1 < args.length ? args[i + 1] : null;
@@ -110,7 +110,7 @@ public final class CudaDecodeBench {
     private static ObjectNode decode(CudaBackend gpu, ModelWeights weights, int batch, int context, int steps,
                                      double copyBandwidth) {
         ModelConfig c = weights.config();
-        int warmup = 2;
+        int warmup = 8; // lets the JIT compile the host path of a step before timing
         int capacity = context + warmup + steps;
         List<CudaKvBlock> blocks = new ArrayList<>();
         try {
