@@ -37,7 +37,7 @@ public final class Inf2Main {
             switch (command) {
                 case "init-model" -> InitModelCommand.run(parse(rest, CliSettings.initModel()), out);
                 case "generate" -> GenerateCommand.run(parse(rest, CliSettings.generate()), out, err);
-                
+                case "bench" -> BenchCommand.run(parse(rest, BenchCommand.settings()), out, err);
                 default -> throw new CliException("unknown command \"" + command + "\" (init-model, generate, bench, help)");
             }
             return 0;
@@ -76,7 +76,7 @@ public final class Inf2Main {
         List<Setting<?>> catalog = switch (command) {
             case "init-model" -> CliSettings.initModel();
             case "generate" -> CliSettings.generate();
-            
+            case "bench" -> BenchCommand.settings();
             default -> throw new CliException("unknown command \"" + command + "\" (init-model, generate, bench, help)");
         };
         StringBuilder sb = new StringBuilder("inf2 " + command + " options:\n");
