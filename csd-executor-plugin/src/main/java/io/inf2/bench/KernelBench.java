@@ -13,6 +13,7 @@ import io.inf2.tensor.FloatMatrix;
 import io.inf2.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -41,7 +42,12 @@ public final class KernelBench {
     public record OpResult(String op, String shape, String unit, double best, double median) {
     }
 
+    /**
+     * The whole run. {@code loadAverageBefore}/{@code After} are the system's 1-minute load averages:
+     * on a shared machine, a load above the processor count means the figures are contended.
+     */
     public record Report(String benchmark, String timestamp, String java, String cpu, int processors, int threads,
+                         double loadAverageBefore, double loadAverageAfter,
                          String kernels, int vectorLanes, MemoryBandwidth.Result memoryBandwidth,
                          List<LinearResult> linear, List<OpResult> ops) {
     }
@@ -76,6 +82,7 @@ public final class KernelBench {
                         + " (known: --threads, --bandwidth-bytes, --n, --k, --batches, --seconds)");
             }
         }
+        double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         MemoryBandwidth.Result bandwidth = MemoryBandwidth.measure(bandwidthBytes, threads, MemoryBandwidth.DEFAULT_PASSES);
         List<LinearResult> linear = new ArrayList<>();
         List<OpResult> ops = new ArrayList<>();
@@ -90,7 +97,8 @@ public final class KernelBench {
             ops.addAll(attention(backend, seconds));
         }
         Report report = new Report("cpu-kernels", Instant.now().toString(), Runtime.version().toString(), cpuName(),
-                Runtime.getRuntime().availableProcessors(), threads, kernels.getClass().getSimpleName(),
+                Runtime.getRuntime().availableProcessors(), threads, loadBefore,
+                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(), kernels.getClass().getSimpleName(),
                 kernels instanceof VectorKernels ? VectorKernels.lanes() : 1, bandwidth, linear, ops);
         System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report));
     }
