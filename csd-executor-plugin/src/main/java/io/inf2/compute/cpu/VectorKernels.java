@@ -56,8 +56,19 @@ public final class VectorKernels implements CpuKernels {
     private static final int PANEL_COLS = 1024;
     /** Weight rows of a transposed panel: two vectors, the width of a broadcast tile. */
     private static final int WIDE_ROWS = 2 * LANES;
-    /** Columns of a transposed panel: 16 KiB of f32, reused from L1 by every input row. */
+    /** Columns of a transposed panel: 16 KiB of f32 per panel, which one six-row tile streams from L1. */
     private static final int WIDE_COLS = 4096 / WIDE_ROWS;
+    /**
+     * Weight rows packed together (a row of panels, 256 KiB of f32 at most) before the input rows
+     * run against them: they stay in L2 while every block of input rows passes.
+     */
+    private static final int WIDE_BLOCK_ROWS = 256;
+    /**
+     * Input rows per block in the prefill path, a multiple of the six-row tile: their WIDE_COLS-column
+     * slice (96 KiB) stays in L2 while it meets every panel of the packed block, so x streams from
+     * memory once per WIDE_BLOCK_ROWS weight rows rather than once per panel.
+     */
+    private static final int WIDE_ROW_BLOCK = 96;
     /**
      * From this many input rows on (prefill), linear uses broadcast tiles over transposed panels;
      * below it (decode), dot-product tiles, whose panels need no transposing. Measured on AVX2: the
@@ -70,7 +81,7 @@ public final class VectorKernels implements CpuKernels {
     /** Per-thread packing buffers, reused by every call on the thread. */
     private static final class Scratch {
         final float[] panel = new float[PANEL_ROWS * PANEL_COLS];
-        final float[] wide = new float[WIDE_ROWS * WIDE_COLS];
+        final float[] wide = new float[WIDE_BLOCK_ROWS * WIDE_COLS];
         final float[] row = new float[WIDE_COLS];
     }
 
@@ -122,49 +133,63 @@ public final class VectorKernels implements CpuKernels {
     }
 
     /**
-     * The prefill path: a panel of WIDE_ROWS weight rows is stored column-major (element kk of row j
-     * at kk·WIDE_ROWS + j), so one column is two vector loads; each x element is broadcast and
-     * multiplied into both, six input rows at a time (twelve accumulators, no horizontal sums). The
-     * transposing pack costs a strided store per weight, repaid over the many input rows of a prefill.
+     * The prefill path, blocked like a BLAS GEMM: for each block of up to WIDE_BLOCK_ROWS weight rows
+     * and each WIDE_COLS-column slice, the weights are widened into panels of WIDE_ROWS rows stored
+     * column-major (element kk of row j at kk·WIDE_ROWS + j), so one column is two vector loads; then
+     * every block of input rows runs against every panel, six input rows at a time broadcasting each
+     * x element into twelve accumulators (no horizontal sums). The transposing pack costs a strided
+     * store per weight, repaid over the many input rows of a prefill.
      */
     private void linearBroadcast(float[] x, int rows, int k, MemorySegment weight, DType dtype, int nFrom, int nTo,
                                  float[] out, int outCols, Scratch scratch) {
         float[] wide = scratch.wide;
-        for (int n0 = nFrom; n0 < nTo; n0 += WIDE_ROWS) {
-            int nb = Math.min(WIDE_ROWS, nTo - n0);
+        for (int nc0 = nFrom; nc0 < nTo; nc0 += WIDE_BLOCK_ROWS) {
+            int ncEnd = Math.min(nTo, nc0 + WIDE_BLOCK_ROWS);
+            int panels = (ncEnd - nc0 + WIDE_ROWS - 1) / WIDE_ROWS;
             for (int k0 = 0; k0 < k; k0 += WIDE_COLS) {
                 int kc = Math.min(WIDE_COLS, k - k0);
-                packTransposed(weight, dtype, k, n0, nb, k0, kc, wide, scratch.row);
-                int m = 0;
-                for (; m + 6 <= rows; m += 6) {
-                    tile6xWide(x, k, m, k0, kc, wide, out, outCols, n0, nb);
+                for (int p = 0; p < panels; p++) {
+                    int n0 = nc0 + p * WIDE_ROWS;
+                    packTransposed(weight, dtype, k, n0, Math.min(WIDE_ROWS, ncEnd - n0), k0, kc, wide, p * WIDE_ROWS * kc, scratch.row);
                 }
-                for (; m < rows; m++) {
-                    tile1xWide(x, k, m, k0, kc, wide, out, outCols, n0, nb);
+                for (int m0 = 0; m0 < rows; m0 += WIDE_ROW_BLOCK) {
+                    int mEnd = Math.min(rows, m0 + WIDE_ROW_BLOCK);
+                    for (int p = 0; p < panels; p++) {
+                        int n0 = nc0 + p * WIDE_ROWS;
+                        int nb = Math.min(WIDE_ROWS, ncEnd - n0);
+                        int base = p * WIDE_ROWS * kc;
+                        int m = m0;
+                        for (; m + 6 <= mEnd; m += 6) {
+                            tile6xWide(x, k, m, k0, kc, wide, base, out, outCols, n0, nb);
+                        }
+                        for (; m < mEnd; m++) {
+                            tile1xWide(x, k, m, k0, kc, wide, base, out, outCols, n0, nb);
+                        }
+                    }
                 }
             }
         }
     }
 
-    /** Widens weight[n0 .. n0 + nb, k0 .. k0 + kc) into wide column-major, zero beyond row nb. */
+    /** Widens weight[n0 .. n0 + nb, k0 .. k0 + kc) column-major into wide[base ..], zero beyond row nb. */
     private void packTransposed(MemorySegment weight, DType dtype, int k, int n0, int nb, int k0, int kc,
-                                float[] wide, float[] row) {
+                                float[] wide, int base, float[] row) {
         for (int r = 0; r < WIDE_ROWS; r++) {
             if (r < nb) {
                 widen(weight, dtype, (long) (n0 + r) * k + k0, row, 0, kc);
                 for (int kk = 0; kk < kc; kk++) {
-                    wide[kk * WIDE_ROWS + r] = row[kk];
+                    wide[base + kk * WIDE_ROWS + r] = row[kk];
                 }
             } else {
                 for (int kk = 0; kk < kc; kk++) {
-                    wide[kk * WIDE_ROWS + r] = 0f;
+                    wide[base + kk * WIDE_ROWS + r] = 0f;
                 }
             }
         }
     }
 
     /** Input rows m..m+5 times the transposed panel over kc columns, added to out[m.., n0 .. n0 + nb). */
-    private static void tile6xWide(float[] x, int k, int m, int k0, int kc, float[] wide,
+    private static void tile6xWide(float[] x, int k, int m, int k0, int kc, float[] wide, int base,
                                    float[] out, int outCols, int n0, int nb) {
         int x0 = m * k + k0;
         int x1 = x0 + k;
@@ -185,8 +210,8 @@ public final class VectorKernels implements CpuKernels {
         FloatVector c50 = c00;
         FloatVector c51 = c00;
         for (int kk = 0; kk < kc; kk++) {
-            FloatVector w0 = FloatVector.fromArray(FLOATS, wide, kk * WIDE_ROWS);
-            FloatVector w1 = FloatVector.fromArray(FLOATS, wide, kk * WIDE_ROWS + LANES);
+            FloatVector w0 = FloatVector.fromArray(FLOATS, wide, base + kk * WIDE_ROWS);
+            FloatVector w1 = FloatVector.fromArray(FLOATS, wide, base + kk * WIDE_ROWS + LANES);
             FloatVector b = FloatVector.broadcast(FLOATS, x[x0 + kk]);
             c00 = b.fma(w0, c00);
             c01 = b.fma(w1, c01);
@@ -216,15 +241,15 @@ public final class VectorKernels implements CpuKernels {
     }
 
     /** Input row m times the transposed panel (rows left over after blocks of six). */
-    private static void tile1xWide(float[] x, int k, int m, int k0, int kc, float[] wide,
+    private static void tile1xWide(float[] x, int k, int m, int k0, int kc, float[] wide, int base,
                                    float[] out, int outCols, int n0, int nb) {
         int x0 = m * k + k0;
         FloatVector c0 = FloatVector.zero(FLOATS);
         FloatVector c1 = c0;
         for (int kk = 0; kk < kc; kk++) {
             FloatVector b = FloatVector.broadcast(FLOATS, x[x0 + kk]);
-            c0 = b.fma(FloatVector.fromArray(FLOATS, wide, kk * WIDE_ROWS), c0);
-            c1 = b.fma(FloatVector.fromArray(FLOATS, wide, kk * WIDE_ROWS + LANES), c1);
+            c0 = b.fma(FloatVector.fromArray(FLOATS, wide, base + kk * WIDE_ROWS), c0);
+            c1 = b.fma(FloatVector.fromArray(FLOATS, wide, base + kk * WIDE_ROWS + LANES), c1);
         }
         addWide(out, m * outCols + n0, nb, c0, c1);
     }

@@ -76,10 +76,11 @@ class VectorKernelsTest {
     @Test
     void linearPrefillPathMatchesTheReference() {
         SplittableRandom random = new SplittableRandom(3);
-        // From BROADCAST_MIN_ROWS rows on: six-row tiles plus 0..5 leftover rows; k around the
-        // transposed panel's width (256 columns at 8 lanes, 128 at 16); n around one panel
-        // (16 or 32 weight rows) so the last panel is partial.
-        int[][] shapes = {{64, 1, 1}, {65, 7, 15}, {69, 255, 16}, {70, 257, 17}, {64, 600, 33}, {75, 256, 31}, {131, 2051, 21}};
+        // From BROADCAST_MIN_ROWS rows on: six-row tiles plus 0..5 leftover rows, more than one
+        // 96-row block; k around the transposed panel's width (256 columns at 8 lanes, 128 at 16);
+        // n around one panel (16 or 32 weight rows) and past one 256-row block, last ones partial.
+        int[][] shapes = {{64, 1, 1}, {65, 7, 15}, {69, 255, 16}, {70, 257, 17}, {64, 600, 33}, {75, 256, 31},
+            {131, 2051, 21}, {97, 37, 300}, {193, 130, 529}};
         for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
             for (int[] s : shapes) {
                 assertTrue(s[0] >= VectorKernels.BROADCAST_MIN_ROWS);
