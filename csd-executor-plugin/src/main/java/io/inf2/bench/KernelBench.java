@@ -13,6 +13,7 @@ import io.inf2.tensor.FloatMatrix;
 import io.inf2.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -25,9 +26,10 @@ import java.util.SplittableRandom;
  * bandwidth measured in the same run) and batch 32 (compute-bound: one pass over the weights for all
  * 32 rows), plus the element-wise ops and decode attention.
  *
- * <p>Usage: {@code KernelBench [--threads N] [--bandwidth-bytes B] [--n N] [--k K] [--seconds S]}.
- * Defaults: every processor, 1 GiB, a 11008 × 4096 weight (LLaMA-7B's MLP projection, far larger
- * than any L3), and about 2 s of timed runs per figure.
+ * <p>Usage: {@code KernelBench [--threads N] [--bandwidth-bytes B] [--n N] [--k K] [--batches 1,32]
+ * [--seconds S]}. Defaults: every processor, 1 GiB, a 11008 × 4096 weight (LLaMA-7B's MLP
+ * projection, far larger than any L3), batches 1 and 32, and 2 s of timed runs per figure after a
+ * warm-up of at least 1 s.
  */
 public final class KernelBench {
 
@@ -40,7 +42,12 @@ public final class KernelBench {
     public record OpResult(String op, String shape, String unit, double best, double median) {
     }
 
+    /**
+     * The whole run. {@code loadAverageBefore}/{@code After} are the system's 1-minute load averages:
+     * on a shared machine, a load above the processor count means the figures are contended.
+     */
     public record Report(String benchmark, String timestamp, String java, String cpu, int processors, int threads,
+                         double loadAverageBefore, double loadAverageAfter,
                          String kernels, int vectorLanes, MemoryBandwidth.Result memoryBandwidth,
                          List<LinearResult> linear, List<OpResult> ops) {
     }
@@ -57,6 +64,7 @@ public final class KernelBench {
         int n = 11008;
         int k = 4096;
         double seconds = 2;
+        int[] batches = {1, 32};
         for (int i = 0; i < args.length; i++) {
             String flag = args[i];
             if (i + 1 >= args.length) {
@@ -69,17 +77,19 @@ public final class KernelBench {
                 case "--n" -> n = Integer.parseInt(value);
                 case "--k" -> k = Integer.parseInt(value);
                 case "--seconds" -> seconds = Double.parseDouble(value);
+                case "--batches" -> batches = Arrays.stream(value.split(",")).mapToInt(Integer::parseInt).toArray();
                 default -> throw new IllegalArgumentException("KernelBench: unknown flag " + flag
-                        + " (known: --threads, --bandwidth-bytes, --n, --k, --seconds)");
+                        + " (known: --threads, --bandwidth-bytes, --n, --k, --batches, --seconds)");
             }
         }
+        double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         MemoryBandwidth.Result bandwidth = MemoryBandwidth.measure(bandwidthBytes, threads, MemoryBandwidth.DEFAULT_PASSES);
         List<LinearResult> linear = new ArrayList<>();
         List<OpResult> ops = new ArrayList<>();
         CpuKernels kernels = CpuKernels.fastest();
         try (CpuBackend backend = new CpuBackend(threads, kernels)) {
             for (DType dtype : List.of(DType.F32, DType.F16, DType.BF16)) {
-                for (int batch : new int[] {1, 32}) {
+                for (int batch : batches) {
                     linear.add(linear(backend, dtype, batch, n, k, seconds, bandwidth.bestGBps()));
                 }
             }
@@ -87,7 +97,8 @@ public final class KernelBench {
             ops.addAll(attention(backend, seconds));
         }
         Report report = new Report("cpu-kernels", Instant.now().toString(), Runtime.version().toString(), cpuName(),
-                Runtime.getRuntime().availableProcessors(), threads, kernels.getClass().getSimpleName(),
+                Runtime.getRuntime().availableProcessors(), threads, loadBefore,
+                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(), kernels.getClass().getSimpleName(),
                 kernels instanceof VectorKernels ? VectorKernels.lanes() : 1, bandwidth, linear, ops);
         System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report));
     }
@@ -119,25 +130,21 @@ public final class KernelBench {
         float[] gateCopy = gate.data().clone();
         Activations g = backend.upload(gate);
         Activations u = backend.upload(up);
-        // Each run restores the input so values stay in range; the copy is part of the measured time.
-        Timing silu = time(() -> {
-            System.arraycopy(gateCopy, 0, gate.data(), 0, gateCopy.length);
-            backend.siluMul(g, u);
-        }, seconds / 4);
+        // Before each run (untimed) the input is restored, so repeated application cannot drift into
+        // subnormals or overflow.
+        Runnable restore = () -> System.arraycopy(gateCopy, 0, gate.data(), 0, gateCopy.length);
+        Timing silu = time(restore, () -> backend.siluMul(g, u), seconds);
         results.add(rate("siluMul", shape, "elements/ns", elements / 1e9, silu));
-        Timing gelu = time(() -> {
-            System.arraycopy(gateCopy, 0, gate.data(), 0, gateCopy.length);
-            backend.activate(g, "gelu");
-        }, seconds / 4);
+        Timing gelu = time(restore, () -> backend.activate(g, "gelu"), seconds);
         results.add(rate("gelu", shape, "elements/ns", elements / 1e9, gelu));
         try (Arena arena = Arena.ofShared()) {
             Tensor gamma = randomTensor(arena, "gamma", DType.F32, 1, hidden, 5);
             Tensor gamma1d = new Tensor("gamma", DType.F32, new long[] {hidden}, gamma.data());
             Activations x = backend.upload(randomMatrix(rows, hidden, 6));
             Activations normed = backend.allocate(rows, hidden);
-            Timing rms = time(() -> backend.rmsNorm(x, gamma1d, 1e-5f, normed), seconds / 4);
+            Timing rms = time(() -> backend.rmsNorm(x, gamma1d, 1e-5f, normed), seconds);
             results.add(rate("rmsNorm", rows + "x" + hidden, "elements/ns", (double) rows * hidden / 1e9, rms));
-            Timing ln = time(() -> backend.layerNorm(x, gamma1d, gamma1d, 1e-5f, normed), seconds / 4);
+            Timing ln = time(() -> backend.layerNorm(x, gamma1d, gamma1d, 1e-5f, normed), seconds);
             results.add(rate("layerNorm", rows + "x" + hidden, "elements/ns", (double) rows * hidden / 1e9, ln));
         }
         return results;
@@ -155,13 +162,13 @@ public final class KernelBench {
         float[] lse = new float[group];
         String shape = "group " + group + ", headDim " + headDim + ", " + tokens + " tokens";
         Timing f32 = time(() -> CpuAttention.attendGroup(q, 0, group, headDim, keys, 0, values, 0, headDim, tokens,
-                out, 0, lse, 0), seconds / 4);
+                out, 0, lse, 0), seconds);
         results.add(rate("decodeAttention f32 rows (one thread)", shape, "GB/s of K+V", 2.0 * tokens * headDim * 4 / 1e9, f32));
         try (Arena arena = Arena.ofShared()) {
             MemorySegment k16 = randomTensor(arena, "k", DType.F16, tokens, headDim, 10).data();
             MemorySegment v16 = randomTensor(arena, "v", DType.F16, tokens, headDim, 11).data();
             Timing f16 = time(() -> CpuAttention.attendGroup(q, 0, group, headDim, k16, 0, v16, 0, DType.F16, headDim,
-                    tokens, out, 0, lse, 0), seconds / 4);
+                    tokens, out, 0, lse, 0), seconds);
             results.add(rate("decodeAttention f16 rows (one thread)", shape, "GB/s of K+V", 2.0 * tokens * headDim * 2 / 1e9, f16));
         }
         int prompt = 512;
@@ -172,7 +179,7 @@ public final class KernelBench {
         Activations pv = backend.upload(randomMatrix(prompt, kvHeads * headDim, 14));
         Activations po = backend.allocate(prompt, heads * headDim);
         Timing causal = time(() -> backend.causalAttention(pq, pk, pv, new int[] {0}, new int[] {prompt}, heads, kvHeads,
-                headDim, po), seconds / 4);
+                headDim, po), seconds);
         double causalFlops = 2.0 * 2 * heads * headDim * prompt * (prompt + 1) / 2.0;
         results.add(rate("causalAttention (prefill)", prompt + " tokens, " + heads + "/" + kvHeads + " heads, headDim "
                 + headDim, "GFLOP/s", causalFlops / 1e9, causal));
@@ -183,15 +190,25 @@ public final class KernelBench {
         return new OpResult(op, shape, unit, workPerRun / t.bestSeconds(), workPerRun / t.medianSeconds());
     }
 
-    /** Warms up for a quarter of the budget (and at least 3 runs), then times single runs for the rest. */
+    /**
+     * Warms up for at least a second and 3 runs (Vector API code is only fast once C2 has compiled
+     * it), then times single runs for {@code seconds} (at least 5 runs).
+     */
     private static Timing time(Runnable op, double seconds) {
-        long warmupEnd = System.nanoTime() + (long) (seconds * 0.25e9);
+        return time(() -> { }, op, seconds);
+    }
+
+    /** {@link #time(Runnable, double)} with an untimed {@code setup} before every run. */
+    private static Timing time(Runnable setup, Runnable op, double seconds) {
+        long warmupEnd = System.nanoTime() + 1_000_000_000L;
         for (int i = 0; i < 3 || System.nanoTime() < warmupEnd; i++) {
+            setup.run();
             op.run();
         }
         List<Double> runs = new ArrayList<>();
-        long end = System.nanoTime() + (long) (seconds * 0.75e9);
+        long end = System.nanoTime() + (long) (seconds * 1e9);
         while (runs.size() < 5 || System.nanoTime() < end) {
+            setup.run();
             long t0 = System.nanoTime();
             op.run();
             runs.add((System.nanoTime() - t0) / 1e9);
