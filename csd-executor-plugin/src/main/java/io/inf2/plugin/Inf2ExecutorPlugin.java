@@ -3,7 +3,6 @@ package io.inf2.plugin;
 import io.inf2.config.Inf2Config;
 import io.inf2.config.Setting;
 import io.inf2.config.Settings;
-import io.inf2.engine.EngineOptions;
 import io.inf2.engine.InferenceEngine;
 import io.inf2.modelcache.ModelCache;
 import java.io.IOException;
@@ -26,6 +25,8 @@ import org.apache.spark.api.plugin.PluginContext;
 final class Inf2ExecutorPlugin implements ExecutorPlugin {
     private static final System.Logger LOG = System.getLogger(Inf2ExecutorPlugin.class.getName());
 
+    private static final String EXECUTOR_CORES = "spark.executor.cores";
+
     private Inf2ExecutorRuntime runtime;
 
     @Override
@@ -34,6 +35,10 @@ final class Inf2ExecutorPlugin implements ExecutorPlugin {
         String executorId = ctx.executorID();
         // The driver validated these; parsing them again gives the typed values.
         Inf2Config config = Inf2Config.fromNames(extraConf, PluginSettings.catalog(), Setting.SPARK_PREFIX);
+        if (config.get(Settings.THREADS) == 0 && conf.contains(EXECUTOR_CORES)) {
+            // "All cores" means this executor's cores: other executors may share the host.
+            config = config.with(Settings.THREADS, conf.get(EXECUTOR_CORES), PluginSettings.catalog());
+        }
 
         Path base = defaultBaseDirectory(conf);
         Path workDir = directory(config.get(PluginSettings.WORK_DIR), base, "inf2-work")
@@ -53,21 +58,12 @@ final class Inf2ExecutorPlugin implements ExecutorPlugin {
                 ModelCache.Verification.valueOf(config.get(PluginSettings.MODEL_CACHE_VERIFY).toUpperCase(Locale.ROOT)));
         Configuration hadoop = ModelLocator.hadoopConfiguration(conf);
         runtime = new Inf2ExecutorRuntime(executorId, config, devices,
-                modelUri -> ModelLocator.localDirectory(modelUri, hadoop, cache), Inf2ExecutorPlugin::openEngine);
+                modelUri -> ModelLocator.localDirectory(modelUri, hadoop, cache), InferenceEngine::open);
         EngineMetrics.register(ctx.metricRegistry(), runtime);
         runtime.install();
-        LOG.log(Level.INFO, "executor {0} on {1}: INF2 devices {2} (CSDs from {3}), model cache {4}", executorId,
-                ctx.hostname(), runtime.deviceNames(), devices.csdOrigin(), cache.root());
-    }
-
-    /**
-     * The engine on a local model directory. The engine cannot yet open a model directory by itself
-     * (the safetensors reader and the tokenizer are not on main), so opening fails with that reason
-     * until they land; everything before it (devices, model cache, permits) already runs.
-     */
-    private static InferenceEngine openEngine(EngineOptions options) {
-        throw new UnsupportedOperationException("cannot open model " + options.model()
-                + ": the engine has no model-directory opener yet (safetensors reader and tokenizer pending)");
+        // Not ctx.hostname(): in executors Spark forks it fails (their RPC environment has no address).
+        LOG.log(Level.INFO, "executor {0}: INF2 devices {1} (CSDs from {2}), model cache {3}", executorId,
+                runtime.deviceNames(), devices.csdOrigin(), cache.root());
     }
 
     @Override

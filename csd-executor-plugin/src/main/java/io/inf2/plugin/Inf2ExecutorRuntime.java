@@ -10,17 +10,15 @@ import io.inf2.kv.KvTraffic;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.System.Logger.Level;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
-import java.util.stream.Stream;
+import org.apache.hadoop.fs.FileUtil;
 
 /**
  * What the INF2 plugin gives the tasks of one executor: its devices and one inference engine, opened
@@ -54,7 +52,7 @@ public final class Inf2ExecutorRuntime implements AutoCloseable {
     /** How long shutdown waits for generating tasks to hand the engine back before closing it anyway. */
     private static final long DRAIN_SECONDS = 30;
     private static final EngineStatistics NOTHING_YET =
-            new EngineStatistics(0, 0, 0, 0, 0, 0, KvTraffic.Snapshot.ZERO);
+            new EngineStatistics(0, 0, 0, 0, 0, 0, 0, KvTraffic.Snapshot.ZERO);
 
     private final String executorId;
     private final Inf2Config config;
@@ -237,10 +235,8 @@ public final class Inf2ExecutorRuntime implements AutoCloseable {
             }
         }
         devices.ownedDirectory().ifPresent(dir -> {
-            try {
-                deleteTree(dir);
-            } catch (IOException | RuntimeException t) {
-                failures.add(t);
+            if (!FileUtil.fullyDelete(dir.toFile())) {
+                failures.add(new IOException("cannot delete the emulated devices' directory " + dir));
             }
         });
         if (!failures.isEmpty()) {
@@ -250,16 +246,5 @@ public final class Inf2ExecutorRuntime implements AutoCloseable {
             throw failure;
         }
         LOG.log(Level.INFO, "executor {0}: INF2 runtime closed", executorId);
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> tree = Files.walk(dir)) {
-            for (Path p : tree.sorted(Comparator.reverseOrder()).toList()) {
-                Files.delete(p);
-            }
-        }
     }
 }

@@ -15,13 +15,18 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * CPU kernels on the Vector API (jdk.incubator.vector), at the platform's preferred vector width.
  *
- * <p><b>linear</b> packs, then multiplies. A block of {@value #PANEL_ROWS} weight rows by up to
- * {@value #PANEL_COLS} columns is widened to f32 into a per-thread panel that stays in L1/L2, and
- * every input row is multiplied against it, four input rows by two weight rows at a time (eight
- * accumulators: each loaded x vector feeds two FMAs, each loaded weight vector four). So a weight
- * byte comes from memory once per call however many input rows there are: decode at batch 32 is one
- * pass over the weights, not 32. Widening once per panel also means f16/bf16 conversion costs once
- * per weight, not once per input row.
+ * <p><b>linear</b> packs, then multiplies, so a weight byte comes from memory once per call however
+ * many input rows there are: decode at batch 32 is one pass over the weights, not 32, and f16/bf16
+ * widening costs once per weight, not once per input row. Two tile shapes:
+ * <ul>
+ *   <li>decode (fewer than {@value #BROADCAST_MIN_ROWS} input rows): a block of {@value #PANEL_ROWS}
+ *       weight rows by up to {@value #PANEL_COLS} columns is widened to f32 into a per-thread panel
+ *       that stays in L1/L2, and every input row is multiplied against it, four input rows by two
+ *       weight rows at a time (eight accumulators: each loaded x vector feeds two FMAs, each loaded
+ *       weight vector four; leftover rows go one by one against four weight rows);</li>
+ *   <li>prefill: the panel is stored transposed, two vectors of weight rows wide, and six input rows
+ *       at a time broadcast each x element into twelve accumulators (a classic GEMM micro-kernel).</li>
+ * </ul>
  *
  * <p>Half-precision widening: JDK 25's Vector API has no half-to-float lane conversion (there is no
  * such {@code VectorOperators.Conversion}; {@code jdk.incubator.vector.Float16} is a scalar type).
@@ -44,16 +49,43 @@ public final class VectorKernels implements CpuKernels {
 
     /** Weight rows per panel; a multiple of 4 so both tile shapes cover a panel exactly. */
     private static final int PANEL_ROWS = 8;
-    /** Panel columns: long enough that the per-tile horizontal sums cost a few percent. */
-    private static final int PANEL_COLS = 2048;
     /**
-     * Input rows multiplied against one panel before the next is packed; bounds the x working set
-     * (ROW_BLOCK × PANEL_COLS floats) for long prefills, at the price of re-packing the panel from
-     * cache once per block.
+     * Panel columns (4 KiB of f32 per row): long enough that a tile's eight horizontal sums cost a
+     * few percent of its FMAs, short enough that a 4×2 tile's six streams (24 KiB) stay in a 32 KiB L1.
      */
-    private static final int ROW_BLOCK = 64;
+    private static final int PANEL_COLS = 1024;
+    /** Weight rows of a transposed panel: two vectors, the width of a broadcast tile. */
+    private static final int WIDE_ROWS = 2 * LANES;
+    /** Columns of a transposed panel: 16 KiB of f32 per panel, which one six-row tile streams from L1. */
+    private static final int WIDE_COLS = 4096 / WIDE_ROWS;
+    /**
+     * Weight rows packed together (a row of panels, 256 KiB of f32 at most) before the input rows
+     * run against them: they stay in L2 while every block of input rows passes.
+     */
+    private static final int WIDE_BLOCK_ROWS = 256;
+    /**
+     * Input rows per block in the prefill path, a multiple of the six-row tile: their WIDE_COLS-column
+     * slice (96 KiB) stays in L2 while it meets every panel of the packed block, so x streams from
+     * memory once per WIDE_BLOCK_ROWS weight rows rather than once per panel.
+     */
+    private static final int WIDE_ROW_BLOCK = 96;
+    /**
+     * From this many input rows on (prefill), linear uses broadcast tiles over transposed panels;
+     * below it (decode), dot-product tiles, whose panels need no transposing. Measured on AVX2: the
+     * broadcast tiles overtake between 32 and 64 rows (at 32 the transposing pack still costs 10-30%),
+     * and reach two thirds or more of the FMA peak at 512. Below it the x rows of one panel column range
+     * (at most 63 × 4 KiB) stay in L2.
+     */
+    static final int BROADCAST_MIN_ROWS = 64;
 
-    private static final ThreadLocal<float[]> PANEL = ThreadLocal.withInitial(() -> new float[PANEL_ROWS * PANEL_COLS]);
+    /** Per-thread packing buffers, reused by every call on the thread. */
+    private static final class Scratch {
+        final float[] panel = new float[PANEL_ROWS * PANEL_COLS];
+        final float[] wide = new float[WIDE_BLOCK_ROWS * WIDE_COLS];
+        final float[] row = new float[WIDE_COLS];
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     private static final float INV_SQRT2 = (float) (1 / Math.sqrt(2));
 
@@ -80,18 +112,159 @@ public final class VectorKernels implements CpuKernels {
                 out[m * outCols + n] = b;
             }
         }
-        float[] panel = PANEL.get();
+        Scratch scratch = SCRATCH.get();
+        if (rows >= BROADCAST_MIN_ROWS) {
+            linearBroadcast(x, rows, k, weight, dtype, nFrom, nTo, out, outCols, scratch);
+        } else {
+            linearDot(x, rows, k, weight, dtype, nFrom, nTo, out, outCols, scratch.panel);
+        }
+    }
+
+    private void linearDot(float[] x, int rows, int k, MemorySegment weight, DType dtype, int nFrom, int nTo,
+                           float[] out, int outCols, float[] panel) {
         for (int n0 = nFrom; n0 < nTo; n0 += PANEL_ROWS) {
             int nb = Math.min(PANEL_ROWS, nTo - n0);
-            for (int m0 = 0; m0 < rows; m0 += ROW_BLOCK) {
-                int mEnd = Math.min(rows, m0 + ROW_BLOCK);
-                for (int k0 = 0; k0 < k; k0 += PANEL_COLS) {
-                    int kc = Math.min(PANEL_COLS, k - k0);
-                    pack(weight, dtype, k, n0, nb, k0, kc, panel);
-                    multiplyPanel(x, k, m0, mEnd, k0, kc, panel, n0, nb, out, outCols);
+            for (int k0 = 0; k0 < k; k0 += PANEL_COLS) {
+                int kc = Math.min(PANEL_COLS, k - k0);
+                pack(weight, dtype, k, n0, nb, k0, kc, panel);
+                multiplyPanel(x, k, rows, k0, kc, panel, n0, nb, out, outCols);
+            }
+        }
+    }
+
+    /**
+     * The prefill path, blocked like a BLAS GEMM: for each block of up to WIDE_BLOCK_ROWS weight rows
+     * and each WIDE_COLS-column slice, the weights are widened into panels of WIDE_ROWS rows stored
+     * column-major (element kk of row j at kk·WIDE_ROWS + j), so one column is two vector loads; then
+     * every block of input rows runs against every panel, six input rows at a time broadcasting each
+     * x element into twelve accumulators (no horizontal sums). The transposing pack costs a strided
+     * store per weight, repaid over the many input rows of a prefill.
+     */
+    private void linearBroadcast(float[] x, int rows, int k, MemorySegment weight, DType dtype, int nFrom, int nTo,
+                                 float[] out, int outCols, Scratch scratch) {
+        float[] wide = scratch.wide;
+        for (int nc0 = nFrom; nc0 < nTo; nc0 += WIDE_BLOCK_ROWS) {
+            int ncEnd = Math.min(nTo, nc0 + WIDE_BLOCK_ROWS);
+            int panels = (ncEnd - nc0 + WIDE_ROWS - 1) / WIDE_ROWS;
+            for (int k0 = 0; k0 < k; k0 += WIDE_COLS) {
+                int kc = Math.min(WIDE_COLS, k - k0);
+                for (int p = 0; p < panels; p++) {
+                    int n0 = nc0 + p * WIDE_ROWS;
+                    packTransposed(weight, dtype, k, n0, Math.min(WIDE_ROWS, ncEnd - n0), k0, kc, wide, p * WIDE_ROWS * kc, scratch.row);
+                }
+                for (int m0 = 0; m0 < rows; m0 += WIDE_ROW_BLOCK) {
+                    int mEnd = Math.min(rows, m0 + WIDE_ROW_BLOCK);
+                    for (int p = 0; p < panels; p++) {
+                        int n0 = nc0 + p * WIDE_ROWS;
+                        int nb = Math.min(WIDE_ROWS, ncEnd - n0);
+                        int base = p * WIDE_ROWS * kc;
+                        int m = m0;
+                        for (; m + 6 <= mEnd; m += 6) {
+                            tile6xWide(x, k, m, k0, kc, wide, base, out, outCols, n0, nb);
+                        }
+                        for (; m < mEnd; m++) {
+                            tile1xWide(x, k, m, k0, kc, wide, base, out, outCols, n0, nb);
+                        }
+                    }
                 }
             }
         }
+    }
+
+    /** Widens weight[n0 .. n0 + nb, k0 .. k0 + kc) column-major into wide[base ..], zero beyond row nb. */
+    private void packTransposed(MemorySegment weight, DType dtype, int k, int n0, int nb, int k0, int kc,
+                                float[] wide, int base, float[] row) {
+        for (int r = 0; r < WIDE_ROWS; r++) {
+            if (r < nb) {
+                widen(weight, dtype, (long) (n0 + r) * k + k0, row, 0, kc);
+                for (int kk = 0; kk < kc; kk++) {
+                    wide[base + kk * WIDE_ROWS + r] = row[kk];
+                }
+            } else {
+                for (int kk = 0; kk < kc; kk++) {
+                    wide[base + kk * WIDE_ROWS + r] = 0f;
+                }
+            }
+        }
+    }
+
+    /** Input rows m..m+5 times the transposed panel over kc columns, added to out[m.., n0 .. n0 + nb). */
+    private static void tile6xWide(float[] x, int k, int m, int k0, int kc, float[] wide, int base,
+                                   float[] out, int outCols, int n0, int nb) {
+        int x0 = m * k + k0;
+        int x1 = x0 + k;
+        int x2 = x1 + k;
+        int x3 = x2 + k;
+        int x4 = x3 + k;
+        int x5 = x4 + k;
+        FloatVector c00 = FloatVector.zero(FLOATS);
+        FloatVector c01 = c00;
+        FloatVector c10 = c00;
+        FloatVector c11 = c00;
+        FloatVector c20 = c00;
+        FloatVector c21 = c00;
+        FloatVector c30 = c00;
+        FloatVector c31 = c00;
+        FloatVector c40 = c00;
+        FloatVector c41 = c00;
+        FloatVector c50 = c00;
+        FloatVector c51 = c00;
+        for (int kk = 0; kk < kc; kk++) {
+            FloatVector w0 = FloatVector.fromArray(FLOATS, wide, base + kk * WIDE_ROWS);
+            FloatVector w1 = FloatVector.fromArray(FLOATS, wide, base + kk * WIDE_ROWS + LANES);
+            FloatVector b = FloatVector.broadcast(FLOATS, x[x0 + kk]);
+            c00 = b.fma(w0, c00);
+            c01 = b.fma(w1, c01);
+            b = FloatVector.broadcast(FLOATS, x[x1 + kk]);
+            c10 = b.fma(w0, c10);
+            c11 = b.fma(w1, c11);
+            b = FloatVector.broadcast(FLOATS, x[x2 + kk]);
+            c20 = b.fma(w0, c20);
+            c21 = b.fma(w1, c21);
+            b = FloatVector.broadcast(FLOATS, x[x3 + kk]);
+            c30 = b.fma(w0, c30);
+            c31 = b.fma(w1, c31);
+            b = FloatVector.broadcast(FLOATS, x[x4 + kk]);
+            c40 = b.fma(w0, c40);
+            c41 = b.fma(w1, c41);
+            b = FloatVector.broadcast(FLOATS, x[x5 + kk]);
+            c50 = b.fma(w0, c50);
+            c51 = b.fma(w1, c51);
+        }
+        int o = m * outCols + n0;
+        addWide(out, o, nb, c00, c01);
+        addWide(out, o + outCols, nb, c10, c11);
+        addWide(out, o + 2 * outCols, nb, c20, c21);
+        addWide(out, o + 3 * outCols, nb, c30, c31);
+        addWide(out, o + 4 * outCols, nb, c40, c41);
+        addWide(out, o + 5 * outCols, nb, c50, c51);
+    }
+
+    /** Input row m times the transposed panel (rows left over after blocks of six). */
+    private static void tile1xWide(float[] x, int k, int m, int k0, int kc, float[] wide, int base,
+                                   float[] out, int outCols, int n0, int nb) {
+        int x0 = m * k + k0;
+        FloatVector c0 = FloatVector.zero(FLOATS);
+        FloatVector c1 = c0;
+        for (int kk = 0; kk < kc; kk++) {
+            FloatVector b = FloatVector.broadcast(FLOATS, x[x0 + kk]);
+            c0 = b.fma(FloatVector.fromArray(FLOATS, wide, base + kk * WIDE_ROWS), c0);
+            c1 = b.fma(FloatVector.fromArray(FLOATS, wide, base + kk * WIDE_ROWS + LANES), c1);
+        }
+        addWide(out, m * outCols + n0, nb, c0, c1);
+    }
+
+    /** out[o .. o + nb) += the first nb lanes of (lo, hi); lanes past nb belong to other columns. */
+    private static void addWide(float[] out, int o, int nb, FloatVector lo, FloatVector hi) {
+        if (nb == WIDE_ROWS) {
+            FloatVector.fromArray(FLOATS, out, o).add(lo).intoArray(out, o);
+            FloatVector.fromArray(FLOATS, out, o + LANES).add(hi).intoArray(out, o + LANES);
+            return;
+        }
+        VectorMask<Float> first = FLOATS.indexInRange(0, nb);
+        VectorMask<Float> second = FLOATS.indexInRange(LANES, nb);
+        FloatVector.fromArray(FLOATS, out, o, first).add(lo).intoArray(out, o, first);
+        FloatVector.fromArray(FLOATS, out, o + LANES, second).add(hi).intoArray(out, o + LANES, second);
     }
 
     /**
@@ -108,15 +281,15 @@ public final class VectorKernels implements CpuKernels {
         }
     }
 
-    private static void multiplyPanel(float[] x, int k, int m0, int mEnd, int k0, int kc, float[] panel,
+    private static void multiplyPanel(float[] x, int k, int rows, int k0, int kc, float[] panel,
                                       int n0, int nb, float[] out, int outCols) {
-        int m = m0;
-        for (; m + 4 <= mEnd; m += 4) {
+        int m = 0;
+        for (; m + 4 <= rows; m += 4) {
             for (int j = 0; j < nb; j += 2) {
                 tile4x2(x, k, m, k0, kc, panel, j, out, outCols, n0, nb);
             }
         }
-        for (; m < mEnd; m++) {
+        for (; m < rows; m++) {
             for (int j = 0; j < nb; j += 4) {
                 tile1x4(x, k, m, k0, kc, panel, j, out, outCols, n0, nb);
             }
@@ -270,6 +443,115 @@ public final class VectorKernels implements CpuKernels {
         }
     }
 
+    /** Four rows at a time: each loaded x vector feeds four independent FMA chains. */
+    @Override
+    public void dotRows(float[] x, int xOff, float[] rows, int rowOff, int rowStride, int count, int n, float[] out, int outOff) {
+        int t = 0;
+        int bound = FLOATS.loopBound(n);
+        for (; t + 4 <= count; t += 4) {
+            int r0 = rowOff + t * rowStride;
+            int r1 = r0 + rowStride;
+            int r2 = r1 + rowStride;
+            int r3 = r2 + rowStride;
+            FloatVector a0 = FloatVector.zero(FLOATS);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            FloatVector a3 = a0;
+            int i = 0;
+            for (; i < bound; i += LANES) {
+                FloatVector xv = FloatVector.fromArray(FLOATS, x, xOff + i);
+                a0 = FloatVector.fromArray(FLOATS, rows, r0 + i).fma(xv, a0);
+                a1 = FloatVector.fromArray(FLOATS, rows, r1 + i).fma(xv, a1);
+                a2 = FloatVector.fromArray(FLOATS, rows, r2 + i).fma(xv, a2);
+                a3 = FloatVector.fromArray(FLOATS, rows, r3 + i).fma(xv, a3);
+            }
+            float s0 = a0.reduceLanes(VectorOperators.ADD);
+            float s1 = a1.reduceLanes(VectorOperators.ADD);
+            float s2 = a2.reduceLanes(VectorOperators.ADD);
+            float s3 = a3.reduceLanes(VectorOperators.ADD);
+            for (; i < n; i++) {
+                float xi = x[xOff + i];
+                s0 += xi * rows[r0 + i];
+                s1 += xi * rows[r1 + i];
+                s2 += xi * rows[r2 + i];
+                s3 += xi * rows[r3 + i];
+            }
+            out[outOff + t] = s0;
+            out[outOff + t + 1] = s1;
+            out[outOff + t + 2] = s2;
+            out[outOff + t + 3] = s3;
+        }
+        for (; t < count; t++) {
+            out[outOff + t] = dot(x, xOff, rows, rowOff + t * rowStride, n);
+        }
+    }
+
+    /**
+     * Column chunks outside, rows inside, so each chunk's sum stays in registers across the rows;
+     * eight chunks at a time give eight independent FMA chains, enough to hide the FMA latency.
+     */
+    @Override
+    public void accumulateRows(float[] weights, int wOff, float[] rows, int rowOff, int rowStride, int count, int n,
+                               float[] y, int yOff) {
+        int i = 0;
+        for (; i + 8 * LANES <= n; i += 8 * LANES) {
+            FloatVector a0 = FloatVector.fromArray(FLOATS, y, yOff + i);
+            FloatVector a1 = FloatVector.fromArray(FLOATS, y, yOff + i + LANES);
+            FloatVector a2 = FloatVector.fromArray(FLOATS, y, yOff + i + 2 * LANES);
+            FloatVector a3 = FloatVector.fromArray(FLOATS, y, yOff + i + 3 * LANES);
+            FloatVector a4 = FloatVector.fromArray(FLOATS, y, yOff + i + 4 * LANES);
+            FloatVector a5 = FloatVector.fromArray(FLOATS, y, yOff + i + 5 * LANES);
+            FloatVector a6 = FloatVector.fromArray(FLOATS, y, yOff + i + 6 * LANES);
+            FloatVector a7 = FloatVector.fromArray(FLOATS, y, yOff + i + 7 * LANES);
+            for (int t = 0; t < count; t++) {
+                FloatVector w = FloatVector.broadcast(FLOATS, weights[wOff + t]);
+                int r = rowOff + t * rowStride + i;
+                a0 = FloatVector.fromArray(FLOATS, rows, r).fma(w, a0);
+                a1 = FloatVector.fromArray(FLOATS, rows, r + LANES).fma(w, a1);
+                a2 = FloatVector.fromArray(FLOATS, rows, r + 2 * LANES).fma(w, a2);
+                a3 = FloatVector.fromArray(FLOATS, rows, r + 3 * LANES).fma(w, a3);
+                a4 = FloatVector.fromArray(FLOATS, rows, r + 4 * LANES).fma(w, a4);
+                a5 = FloatVector.fromArray(FLOATS, rows, r + 5 * LANES).fma(w, a5);
+                a6 = FloatVector.fromArray(FLOATS, rows, r + 6 * LANES).fma(w, a6);
+                a7 = FloatVector.fromArray(FLOATS, rows, r + 7 * LANES).fma(w, a7);
+            }
+            a0.intoArray(y, yOff + i);
+            a1.intoArray(y, yOff + i + LANES);
+            a2.intoArray(y, yOff + i + 2 * LANES);
+            a3.intoArray(y, yOff + i + 3 * LANES);
+            a4.intoArray(y, yOff + i + 4 * LANES);
+            a5.intoArray(y, yOff + i + 5 * LANES);
+            a6.intoArray(y, yOff + i + 6 * LANES);
+            a7.intoArray(y, yOff + i + 7 * LANES);
+        }
+        for (; i + 2 * LANES <= n; i += 2 * LANES) {
+            FloatVector a0 = FloatVector.fromArray(FLOATS, y, yOff + i);
+            FloatVector a1 = FloatVector.fromArray(FLOATS, y, yOff + i + LANES);
+            for (int t = 0; t < count; t++) {
+                FloatVector w = FloatVector.broadcast(FLOATS, weights[wOff + t]);
+                int r = rowOff + t * rowStride + i;
+                a0 = FloatVector.fromArray(FLOATS, rows, r).fma(w, a0);
+                a1 = FloatVector.fromArray(FLOATS, rows, r + LANES).fma(w, a1);
+            }
+            a0.intoArray(y, yOff + i);
+            a1.intoArray(y, yOff + i + LANES);
+        }
+        for (; i + LANES <= n; i += LANES) {
+            FloatVector a0 = FloatVector.fromArray(FLOATS, y, yOff + i);
+            for (int t = 0; t < count; t++) {
+                a0 = FloatVector.fromArray(FLOATS, rows, rowOff + t * rowStride + i).fma(FloatVector.broadcast(FLOATS, weights[wOff + t]), a0);
+            }
+            a0.intoArray(y, yOff + i);
+        }
+        for (; i < n; i++) {
+            float sum = y[yOff + i];
+            for (int t = 0; t < count; t++) {
+                sum += weights[wOff + t] * rows[rowOff + t * rowStride + i];
+            }
+            y[yOff + i] = sum;
+        }
+    }
+
     @Override
     public void scale(float[] x, int off, int n, float factor) {
         int i = 0;
@@ -354,23 +636,25 @@ public final class VectorKernels implements CpuKernels {
         int i = from;
         for (int bound = from + FLOATS.loopBound(to - from); i < bound; i += LANES) {
             FloatVector v = FloatVector.fromArray(FLOATS, x, i);
-            FloatVector h = halfErfc(v.abs().mul(INV_SQRT2));
+            FloatVector h = halfErfc(v.abs());
             FloatVector factor = h.neg().add(1f).blend(h, v.compare(VectorOperators.LT, 0f));
             v.mul(factor).intoArray(x, i);
         }
         for (; i < to; i++) {
             float v = x[i];
-            float h = halfErfc(Math.abs(v) * INV_SQRT2);
+            float h = halfErfc(Math.abs(v));
             x[i] = v * (v < 0f ? h : 1f - h);
         }
     }
 
     /*
-     * erfc(z)/2 for z >= 0 from the Chebyshev fit in Numerical Recipes ("erfcc"): erfc(z) =
-     * t·exp(−z² + P(t)) with t = 1/(1 + z/2), fractional error below 1.2e-7 for every z >= 0.
+     * erfc(z)/2 at z = |x|/√2 from the Chebyshev fit in Numerical Recipes ("erfcc"): erfc(z) =
+     * t·exp(P(t) − z²) with t = 1/(1 + z/2), fractional error below 1.2e-7 for every z >= 0. z² is
+     * taken as x²/2 (one rounding rather than three), since its rounding becomes relative error of
+     * the result.
      */
-    private static FloatVector halfErfc(FloatVector z) {
-        FloatVector t = FloatVector.broadcast(FLOATS, 1f).div(z.mul(0.5f).add(1f));
+    private static FloatVector halfErfc(FloatVector ax) {
+        FloatVector t = FloatVector.broadcast(FLOATS, 1f).div(ax.mul(0.5f * INV_SQRT2).add(1f));
         FloatVector p = t.mul(0.17087277f).add(-0.82215223f);
         p = p.fma(t, FloatVector.broadcast(FLOATS, 1.48851587f));
         p = p.fma(t, FloatVector.broadcast(FLOATS, -1.13520398f));
@@ -380,11 +664,11 @@ public final class VectorKernels implements CpuKernels {
         p = p.fma(t, FloatVector.broadcast(FLOATS, 0.37409196f));
         p = p.fma(t, FloatVector.broadcast(FLOATS, 1.00002368f));
         p = p.fma(t, FloatVector.broadcast(FLOATS, -1.26551223f));
-        return t.mul(0.5f).mul(p.sub(z.mul(z)).lanewise(VectorOperators.EXP));
+        return t.mul(0.5f).mul(ax.mul(ax).fma(FloatVector.broadcast(FLOATS, -0.5f), p).lanewise(VectorOperators.EXP));
     }
 
-    private static float halfErfc(float z) {
-        float t = 1f / (1f + 0.5f * z);
+    private static float halfErfc(float ax) {
+        float t = 1f / (1f + 0.5f * INV_SQRT2 * ax);
         float p = Math.fma(0.17087277f, t, -0.82215223f);
         p = Math.fma(p, t, 1.48851587f);
         p = Math.fma(p, t, -1.13520398f);
@@ -394,6 +678,6 @@ public final class VectorKernels implements CpuKernels {
         p = Math.fma(p, t, 0.37409196f);
         p = Math.fma(p, t, 1.00002368f);
         p = Math.fma(p, t, -1.26551223f);
-        return 0.5f * t * (float) Math.exp(p - z * z);
+        return 0.5f * t * (float) Math.exp(Math.fma(ax * ax, -0.5f, p));
     }
 }
