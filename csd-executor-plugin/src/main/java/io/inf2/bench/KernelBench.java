@@ -7,6 +7,7 @@ import io.inf2.compute.Activations;
 import io.inf2.compute.cpu.CpuAttention;
 import io.inf2.compute.cpu.CpuBackend;
 import io.inf2.compute.cpu.CpuKernels;
+import io.inf2.compute.cpu.ReferenceKernels;
 import io.inf2.compute.cpu.VectorKernels;
 import io.inf2.tensor.DType;
 import io.inf2.tensor.FloatMatrix;
@@ -33,9 +34,10 @@ import jdk.incubator.vector.VectorSpecies;
  * distort); the element-wise ops; and decode and prefill attention.
  *
  * <p>Usage: {@code KernelBench [--threads N] [--bandwidth-bytes B] [--n N] [--k K] [--batches 1,32]
- * [--seconds S]}. Defaults: every processor, 1 GiB, a 11008 × 4096 weight (LLaMA-7B's MLP
- * projection, far larger than any L3), batches 1 and 32, and 2 s of timed runs per figure after a
- * warm-up of at least 1 s.
+ * [--seconds S] [--kernels fastest|reference]}. Defaults: every processor, 1 GiB, a 11008 × 4096
+ * weight (LLaMA-7B's MLP projection, far larger than any L3), batches 1 and 32, 2 s of timed runs
+ * per figure after a warm-up of at least 1 s, and the fastest kernels (reference: the scalar
+ * definitions, for comparison).
  */
 public final class KernelBench {
 
@@ -80,6 +82,7 @@ public final class KernelBench {
         int k = 4096;
         double seconds = 2;
         int[] batches = {1, 32};
+        CpuKernels kernels = CpuKernels.fastest();
         for (int i = 0; i < args.length; i++) {
             String flag = args[i];
             if (i + 1 >= args.length) {
@@ -93,8 +96,13 @@ public final class KernelBench {
                 case "--k" -> k = Integer.parseInt(value);
                 case "--seconds" -> seconds = Double.parseDouble(value);
                 case "--batches" -> batches = Arrays.stream(value.split(",")).mapToInt(Integer::parseInt).toArray();
+                case "--kernels" -> kernels = switch (value) {
+                    case "fastest" -> CpuKernels.fastest();
+                    case "reference" -> new ReferenceKernels();
+                    default -> throw new IllegalArgumentException("KernelBench: --kernels is fastest or reference, got " + value);
+                };
                 default -> throw new IllegalArgumentException("KernelBench: unknown flag " + flag
-                        + " (known: --threads, --bandwidth-bytes, --n, --k, --batches, --seconds)");
+                        + " (known: --threads, --bandwidth-bytes, --n, --k, --batches, --seconds, --kernels)");
             }
         }
         double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
@@ -102,7 +110,6 @@ public final class KernelBench {
         List<LinearResult> linear = new ArrayList<>();
         List<OpResult> ops = new ArrayList<>();
         List<ComputeResult> linearOneThread = new ArrayList<>();
-        CpuKernels kernels = CpuKernels.fastest();
         double peak = fmaPeakGflops(seconds);
         try (CpuBackend backend = new CpuBackend(threads, kernels)) {
             for (DType dtype : List.of(DType.F32, DType.F16, DType.BF16)) {
@@ -262,14 +269,21 @@ public final class KernelBench {
         float[] out = new float[group * headDim];
         float[] lse = new float[group];
         String shape = "group " + group + ", headDim " + headDim + ", " + tokens + " tokens";
-        Timing f32 = time(() -> CpuAttention.attendGroup(q, 0, group, headDim, keys, 0, values, 0, headDim, tokens,
-                out, 0, lse, 0), seconds);
+        CpuAttention.Group attention = new CpuAttention.Group(backend.kernels(), group, headDim);
+        Timing f32 = time(() -> {
+            attention.begin(q, 0);
+            attention.add(keys, 0, values, 0, headDim, tokens);
+            attention.finish(out, 0, lse, 0);
+        }, seconds);
         results.add(rate("decodeAttention f32 rows (one thread)", shape, "GB/s of K+V", 2.0 * tokens * headDim * 4 / 1e9, f32));
         try (Arena arena = Arena.ofShared()) {
             MemorySegment k16 = randomTensor(arena, "k", DType.F16, tokens, headDim, 10).data();
             MemorySegment v16 = randomTensor(arena, "v", DType.F16, tokens, headDim, 11).data();
-            Timing f16 = time(() -> CpuAttention.attendGroup(q, 0, group, headDim, k16, 0, v16, 0, DType.F16, headDim,
-                    tokens, out, 0, lse, 0), seconds);
+            Timing f16 = time(() -> {
+                attention.begin(q, 0);
+                attention.add(k16, 0, v16, 0, DType.F16, headDim, tokens);
+                attention.finish(out, 0, lse, 0);
+            }, seconds);
             results.add(rate("decodeAttention f16 rows (one thread)", shape, "GB/s of K+V", 2.0 * tokens * headDim * 2 / 1e9, f16));
         }
         int prompt = 512;
