@@ -37,7 +37,7 @@ public interface ComputationalStorageDevice extends AutoCloseable {
      * Appends {@code pageCount} pages (page layout in {@link RegionSpec}) from {@code pages}, which the
      * caller leaves unchanged until the returned future completes. {@code firstPage} must equal the
      * number of pages submitted to the region before; the pages become durable (visible to
-     * {@link #attend} and {@link #readPages}) when the future completes. The pages cross the host link.
+     * {@link #attend} and {@link #planReads}) when the future completes. The pages cross the host link.
      */
     CompletableFuture<IoReport> append(DeviceRegion region, int firstPage, MemorySegment pages, int pageCount);
 

@@ -13,7 +13,7 @@ package io.inf2.csd;
  * @param busyNanos        time the device's threads spent serving appends and attention (I/O included),
  *                         summed over threads
  * @param ioNanos          time spent waiting for media reads and writes: the device's threads', and the
- *                         caller's for plain reads ({@link ComputationalStorageDevice#readPages})
+ *                         caller's for plain reads ({@link ComputationalStorageDevice#read})
  * @param liveRegions      regions allocated and not yet freed
  * @param allocatedBytes   space reserved for live regions
  */
