@@ -186,7 +186,7 @@ class CsdFaultTest {
         Path missing = CsdTestSupport.ROOT.resolve("factory-missing");
         CsdTestSupport.deleteRecursively(missing);
         EngineOptions options = new EngineOptions(Path.of("model"), "cpu", 1, 4, SamplingParams.greedy(4), "csd",
-                List.of(good, missing), 16, 0.5, 1);
+                List.of(good, missing), 16, 0.5, 1, 0, "memory", io.inf2.compute.cuda.CudaBackend.Options.defaults());
         CsdException e = assertThrows(CsdException.class, () -> CsdKvCacheFactory.open(options, MODEL));
         assertEquals("csd1: device directory " + missing + " does not exist", e.getMessage());
         try (Stream<Path> files = Files.list(good)) {

@@ -23,7 +23,7 @@ class CsdKvCacheFactoryTest {
 
     private static EngineOptions options(String kvCache, List<Path> dirs, double xcacheFraction) {
         return new EngineOptions(Path.of("model"), "cpu", 2, 4, SamplingParams.greedy(4), kvCache, dirs, 16,
-                xcacheFraction, 2);
+                xcacheFraction, 2, 0, "memory", io.inf2.compute.cuda.CudaBackend.Options.defaults());
     }
 
     @Test

@@ -102,10 +102,15 @@ public final class CpuAttention {
         float[] v = new float[block * headDim];
         for (int t0 = 0; t0 < count; t0 += BLOCK) {
             int rows = Math.min(BLOCK, count - t0);
-            for (int r = 0; r < rows; r++) {
-                long row = t0 + r;
-                KERNELS.widen(keys, dtype, keyIndex + row * rowStride, k, r * headDim, headDim);
-                KERNELS.widen(values, dtype, valueIndex + row * rowStride, v, r * headDim, headDim);
+            if (rowStride == headDim) {
+                KERNELS.widen(keys, dtype, keyIndex + t0 * rowStride, k, 0, rows * headDim);
+                KERNELS.widen(values, dtype, valueIndex + t0 * rowStride, v, 0, rows * headDim);
+            } else {
+                for (int r = 0; r < rows; r++) {
+                    long row = t0 + r;
+                    KERNELS.widen(keys, dtype, keyIndex + row * rowStride, k, r * headDim, headDim);
+                    KERNELS.widen(values, dtype, valueIndex + row * rowStride, v, r * headDim, headDim);
+                }
             }
             state.fold(k, 0, v, 0, headDim, rows);
         }
@@ -122,13 +127,12 @@ public final class CpuAttention {
     /** The running (unnormalised) result of a group over the rows folded so far. */
     private static final class State {
         private final CpuKernels kernels;
-        private final float[] q;
-        private final int qOffset;
+        /** The group's queries times 1/√headDim, so scores come out scaled. */
+        private final float[] scaledQ;
         private final int group;
         private final int headDim;
         private final float[] out;
         private final int outOffset;
-        private final float scale;
         /** Per head: the largest scaled score so far, and Σ exp(score − max). */
         private final float[] max;
         private final float[] sum;
@@ -138,13 +142,12 @@ public final class CpuAttention {
 
         State(CpuKernels kernels, float[] q, int qOffset, int group, int headDim, float[] out, int outOffset, int block) {
             this.kernels = kernels;
-            this.q = q;
-            this.qOffset = qOffset;
+            this.scaledQ = Arrays.copyOfRange(q, qOffset, qOffset + group * headDim);
+            kernels.scale(scaledQ, 0, scaledQ.length, (float) (1.0 / Math.sqrt(headDim)));
             this.group = group;
             this.headDim = headDim;
             this.out = out;
             this.outOffset = outOffset;
-            this.scale = (float) (1.0 / Math.sqrt(headDim));
             this.max = new float[group];
             this.sum = new float[group];
             this.block = block;
@@ -154,11 +157,8 @@ public final class CpuAttention {
         }
 
         void fold(float[] keys, int keyOffset, float[] values, int valueOffset, int rowStride, int rows) {
-            for (int r = 0; r < rows; r++) {
-                int k = keyOffset + r * rowStride;
-                for (int g = 0; g < group; g++) {
-                    scores[g * block + r] = kernels.dot(q, qOffset + g * headDim, keys, k, headDim) * scale;
-                }
+            for (int g = 0; g < group; g++) {
+                kernels.dotRows(scaledQ, g * headDim, keys, keyOffset, rowStride, rows, headDim, scores, g * block);
             }
             for (int g = 0; g < group; g++) {
                 int s = g * block;
@@ -177,11 +177,8 @@ public final class CpuAttention {
                 }
                 sum[g] += kernels.expShiftSum(scores, s, rows, max[g]);
             }
-            for (int r = 0; r < rows; r++) {
-                int v = valueOffset + r * rowStride;
-                for (int g = 0; g < group; g++) {
-                    kernels.axpy(scores[g * block + r], values, v, out, outOffset + g * headDim, headDim);
-                }
+            for (int g = 0; g < group; g++) {
+                kernels.accumulateRows(scores, g * block, values, valueOffset, rowStride, rows, headDim, out, outOffset + g * headDim);
             }
         }
 

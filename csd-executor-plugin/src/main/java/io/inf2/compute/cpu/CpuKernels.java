@@ -30,6 +30,19 @@ public interface CpuKernels {
     /** y[yOff + i] += alpha · x[xOff + i] for i in [0, n). */
     void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n);
 
+    /**
+     * out[outOff + t] = Σ_i x[xOff + i] · rows[rowOff + t·rowStride + i] for t in [0, count), i in
+     * [0, n): one vector against a block of rows (attention scores of one query against K rows).
+     */
+    void dotRows(float[] x, int xOff, float[] rows, int rowOff, int rowStride, int count, int n, float[] out, int outOff);
+
+    /**
+     * y[yOff + i] += Σ_t weights[wOff + t] · rows[rowOff + t·rowStride + i] for i in [0, n), t in
+     * [0, count): a weighted sum of a block of rows (attention probabilities times V rows).
+     */
+    void accumulateRows(float[] weights, int wOff, float[] rows, int rowOff, int rowStride, int count, int n,
+                        float[] y, int yOff);
+
     /** x[off + i] *= factor for i in [0, n). */
     void scale(float[] x, int off, int n, float factor);
 

@@ -39,6 +39,21 @@ public final class ReferenceKernels implements CpuKernels {
     }
 
     @Override
+    public void dotRows(float[] x, int xOff, float[] rows, int rowOff, int rowStride, int count, int n, float[] out, int outOff) {
+        for (int t = 0; t < count; t++) {
+            out[outOff + t] = dot(x, xOff, rows, rowOff + t * rowStride, n);
+        }
+    }
+
+    @Override
+    public void accumulateRows(float[] weights, int wOff, float[] rows, int rowOff, int rowStride, int count, int n,
+                               float[] y, int yOff) {
+        for (int t = 0; t < count; t++) {
+            axpy(weights[wOff + t], rows, rowOff + t * rowStride, y, yOff, n);
+        }
+    }
+
+    @Override
     public void scale(float[] x, int off, int n, float factor) {
         for (int i = 0; i < n; i++) {
             x[off + i] *= factor;
@@ -75,38 +90,38 @@ public final class ReferenceKernels implements CpuKernels {
     public void gelu(float[] x, int from, int to) {
         for (int i = from; i < to; i++) {
             double v = x[i];
-            x[i] = (float) (0.5 * v * (1 + erf(v / Math.sqrt(2))));
+            // 1 + erf(v/√2) = erfc(−v/√2): the erfc form keeps full relative accuracy for v < 0.
+            x[i] = (float) (v < 0 ? 0.5 * v * erfc(-v / Math.sqrt(2)) : v * (1 - 0.5 * erfc(v / Math.sqrt(2))));
         }
     }
 
     /**
-     * erf in double, accurate to about 1e-13: the Maclaurin series below 2.5 (where its alternating
-     * terms still cancel harmlessly) and the continued fraction for erfc above. Slow, but it is the
-     * definition the fast GELU is measured against.
+     * erfc(z) for z &gt;= 0 in double, to about 1e-13 relative: 1 − the Maclaurin series of erf below
+     * 2.5 (where the series' alternating terms still cancel harmlessly and erfc &gt; 4e-4), the
+     * continued fraction above. Slow, but it is the definition the fast GELU is measured against.
      */
-    static double erf(double x) {
-        double ax = Math.abs(x);
-        double r;
-        if (ax < 2.5) {
-            double term = ax;
-            double sum = ax;
-            double x2 = ax * ax;
+    static double erfc(double z) {
+        if (Double.isNaN(z)) {
+            return z;
+        }
+        if (z < 2.5) {
+            double term = z;
+            double sum = z;
+            double z2 = z * z;
             for (int n = 1; n < 60; n++) {
-                term *= -x2 / n;
+                term *= -z2 / n;
                 double add = term / (2 * n + 1);
                 sum += add;
                 if (Math.abs(add) < 1e-17) {
                     break;
                 }
             }
-            r = 2 / Math.sqrt(Math.PI) * sum;
-        } else {
-            double t = 0;
-            for (int n = 60; n >= 1; n--) {
-                t = n / 2.0 / (ax + t);
-            }
-            r = 1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / (ax + t);
+            return 1 - 2 / Math.sqrt(Math.PI) * sum;
         }
-        return x < 0 ? -r : r;
+        double t = 0;
+        for (int n = 60; n >= 1; n--) {
+            t = n / 2.0 / (z + t);
+        }
+        return Math.exp(-z * z) / Math.sqrt(Math.PI) / (z + t);
     }
 }

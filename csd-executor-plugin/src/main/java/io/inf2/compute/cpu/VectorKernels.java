@@ -44,8 +44,11 @@ public final class VectorKernels implements CpuKernels {
 
     /** Weight rows per panel; a multiple of 4 so both tile shapes cover a panel exactly. */
     private static final int PANEL_ROWS = 8;
-    /** Panel columns: long enough that the per-tile horizontal sums cost a few percent. */
-    private static final int PANEL_COLS = 2048;
+    /**
+     * Panel columns (4 KiB of f32 per row): long enough that a tile's eight horizontal sums cost a
+     * few percent of its FMAs, short enough that a 4×2 tile's six streams (24 KiB) stay in a 32 KiB L1.
+     */
+    private static final int PANEL_COLS = 1024;
     /**
      * Input rows multiplied against one panel before the next is packed; bounds the x working set
      * (ROW_BLOCK × PANEL_COLS floats) for long prefills, at the price of re-packing the panel from
@@ -270,6 +273,115 @@ public final class VectorKernels implements CpuKernels {
         }
     }
 
+    /** Four rows at a time: each loaded x vector feeds four independent FMA chains. */
+    @Override
+    public void dotRows(float[] x, int xOff, float[] rows, int rowOff, int rowStride, int count, int n, float[] out, int outOff) {
+        int t = 0;
+        int bound = FLOATS.loopBound(n);
+        for (; t + 4 <= count; t += 4) {
+            int r0 = rowOff + t * rowStride;
+            int r1 = r0 + rowStride;
+            int r2 = r1 + rowStride;
+            int r3 = r2 + rowStride;
+            FloatVector a0 = FloatVector.zero(FLOATS);
+            FloatVector a1 = a0;
+            FloatVector a2 = a0;
+            FloatVector a3 = a0;
+            int i = 0;
+            for (; i < bound; i += LANES) {
+                FloatVector xv = FloatVector.fromArray(FLOATS, x, xOff + i);
+                a0 = FloatVector.fromArray(FLOATS, rows, r0 + i).fma(xv, a0);
+                a1 = FloatVector.fromArray(FLOATS, rows, r1 + i).fma(xv, a1);
+                a2 = FloatVector.fromArray(FLOATS, rows, r2 + i).fma(xv, a2);
+                a3 = FloatVector.fromArray(FLOATS, rows, r3 + i).fma(xv, a3);
+            }
+            float s0 = a0.reduceLanes(VectorOperators.ADD);
+            float s1 = a1.reduceLanes(VectorOperators.ADD);
+            float s2 = a2.reduceLanes(VectorOperators.ADD);
+            float s3 = a3.reduceLanes(VectorOperators.ADD);
+            for (; i < n; i++) {
+                float xi = x[xOff + i];
+                s0 += xi * rows[r0 + i];
+                s1 += xi * rows[r1 + i];
+                s2 += xi * rows[r2 + i];
+                s3 += xi * rows[r3 + i];
+            }
+            out[outOff + t] = s0;
+            out[outOff + t + 1] = s1;
+            out[outOff + t + 2] = s2;
+            out[outOff + t + 3] = s3;
+        }
+        for (; t < count; t++) {
+            out[outOff + t] = dot(x, xOff, rows, rowOff + t * rowStride, n);
+        }
+    }
+
+    /**
+     * Column chunks outside, rows inside, so each chunk's sum stays in registers across the rows;
+     * eight chunks at a time give eight independent FMA chains, enough to hide the FMA latency.
+     */
+    @Override
+    public void accumulateRows(float[] weights, int wOff, float[] rows, int rowOff, int rowStride, int count, int n,
+                               float[] y, int yOff) {
+        int i = 0;
+        for (; i + 8 * LANES <= n; i += 8 * LANES) {
+            FloatVector a0 = FloatVector.fromArray(FLOATS, y, yOff + i);
+            FloatVector a1 = FloatVector.fromArray(FLOATS, y, yOff + i + LANES);
+            FloatVector a2 = FloatVector.fromArray(FLOATS, y, yOff + i + 2 * LANES);
+            FloatVector a3 = FloatVector.fromArray(FLOATS, y, yOff + i + 3 * LANES);
+            FloatVector a4 = FloatVector.fromArray(FLOATS, y, yOff + i + 4 * LANES);
+            FloatVector a5 = FloatVector.fromArray(FLOATS, y, yOff + i + 5 * LANES);
+            FloatVector a6 = FloatVector.fromArray(FLOATS, y, yOff + i + 6 * LANES);
+            FloatVector a7 = FloatVector.fromArray(FLOATS, y, yOff + i + 7 * LANES);
+            for (int t = 0; t < count; t++) {
+                FloatVector w = FloatVector.broadcast(FLOATS, weights[wOff + t]);
+                int r = rowOff + t * rowStride + i;
+                a0 = FloatVector.fromArray(FLOATS, rows, r).fma(w, a0);
+                a1 = FloatVector.fromArray(FLOATS, rows, r + LANES).fma(w, a1);
+                a2 = FloatVector.fromArray(FLOATS, rows, r + 2 * LANES).fma(w, a2);
+                a3 = FloatVector.fromArray(FLOATS, rows, r + 3 * LANES).fma(w, a3);
+                a4 = FloatVector.fromArray(FLOATS, rows, r + 4 * LANES).fma(w, a4);
+                a5 = FloatVector.fromArray(FLOATS, rows, r + 5 * LANES).fma(w, a5);
+                a6 = FloatVector.fromArray(FLOATS, rows, r + 6 * LANES).fma(w, a6);
+                a7 = FloatVector.fromArray(FLOATS, rows, r + 7 * LANES).fma(w, a7);
+            }
+            a0.intoArray(y, yOff + i);
+            a1.intoArray(y, yOff + i + LANES);
+            a2.intoArray(y, yOff + i + 2 * LANES);
+            a3.intoArray(y, yOff + i + 3 * LANES);
+            a4.intoArray(y, yOff + i + 4 * LANES);
+            a5.intoArray(y, yOff + i + 5 * LANES);
+            a6.intoArray(y, yOff + i + 6 * LANES);
+            a7.intoArray(y, yOff + i + 7 * LANES);
+        }
+        for (; i + 2 * LANES <= n; i += 2 * LANES) {
+            FloatVector a0 = FloatVector.fromArray(FLOATS, y, yOff + i);
+            FloatVector a1 = FloatVector.fromArray(FLOATS, y, yOff + i + LANES);
+            for (int t = 0; t < count; t++) {
+                FloatVector w = FloatVector.broadcast(FLOATS, weights[wOff + t]);
+                int r = rowOff + t * rowStride + i;
+                a0 = FloatVector.fromArray(FLOATS, rows, r).fma(w, a0);
+                a1 = FloatVector.fromArray(FLOATS, rows, r + LANES).fma(w, a1);
+            }
+            a0.intoArray(y, yOff + i);
+            a1.intoArray(y, yOff + i + LANES);
+        }
+        for (; i + LANES <= n; i += LANES) {
+            FloatVector a0 = FloatVector.fromArray(FLOATS, y, yOff + i);
+            for (int t = 0; t < count; t++) {
+                a0 = FloatVector.fromArray(FLOATS, rows, rowOff + t * rowStride + i).fma(FloatVector.broadcast(FLOATS, weights[wOff + t]), a0);
+            }
+            a0.intoArray(y, yOff + i);
+        }
+        for (; i < n; i++) {
+            float sum = y[yOff + i];
+            for (int t = 0; t < count; t++) {
+                sum += weights[wOff + t] * rows[rowOff + t * rowStride + i];
+            }
+            y[yOff + i] = sum;
+        }
+    }
+
     @Override
     public void scale(float[] x, int off, int n, float factor) {
         int i = 0;
@@ -354,23 +466,25 @@ public final class VectorKernels implements CpuKernels {
         int i = from;
         for (int bound = from + FLOATS.loopBound(to - from); i < bound; i += LANES) {
             FloatVector v = FloatVector.fromArray(FLOATS, x, i);
-            FloatVector h = halfErfc(v.abs().mul(INV_SQRT2));
+            FloatVector h = halfErfc(v.abs());
             FloatVector factor = h.neg().add(1f).blend(h, v.compare(VectorOperators.LT, 0f));
             v.mul(factor).intoArray(x, i);
         }
         for (; i < to; i++) {
             float v = x[i];
-            float h = halfErfc(Math.abs(v) * INV_SQRT2);
+            float h = halfErfc(Math.abs(v));
             x[i] = v * (v < 0f ? h : 1f - h);
         }
     }
 
     /*
-     * erfc(z)/2 for z >= 0 from the Chebyshev fit in Numerical Recipes ("erfcc"): erfc(z) =
-     * t·exp(−z² + P(t)) with t = 1/(1 + z/2), fractional error below 1.2e-7 for every z >= 0.
+     * erfc(z)/2 at z = |x|/√2 from the Chebyshev fit in Numerical Recipes ("erfcc"): erfc(z) =
+     * t·exp(P(t) − z²) with t = 1/(1 + z/2), fractional error below 1.2e-7 for every z >= 0. z² is
+     * taken as x²/2 (one rounding rather than three), since its rounding becomes relative error of
+     * the result.
      */
-    private static FloatVector halfErfc(FloatVector z) {
-        FloatVector t = FloatVector.broadcast(FLOATS, 1f).div(z.mul(0.5f).add(1f));
+    private static FloatVector halfErfc(FloatVector ax) {
+        FloatVector t = FloatVector.broadcast(FLOATS, 1f).div(ax.mul(0.5f * INV_SQRT2).add(1f));
         FloatVector p = t.mul(0.17087277f).add(-0.82215223f);
         p = p.fma(t, FloatVector.broadcast(FLOATS, 1.48851587f));
         p = p.fma(t, FloatVector.broadcast(FLOATS, -1.13520398f));
@@ -380,11 +494,11 @@ public final class VectorKernels implements CpuKernels {
         p = p.fma(t, FloatVector.broadcast(FLOATS, 0.37409196f));
         p = p.fma(t, FloatVector.broadcast(FLOATS, 1.00002368f));
         p = p.fma(t, FloatVector.broadcast(FLOATS, -1.26551223f));
-        return t.mul(0.5f).mul(p.sub(z.mul(z)).lanewise(VectorOperators.EXP));
+        return t.mul(0.5f).mul(ax.mul(ax).fma(FloatVector.broadcast(FLOATS, -0.5f), p).lanewise(VectorOperators.EXP));
     }
 
-    private static float halfErfc(float z) {
-        float t = 1f / (1f + 0.5f * z);
+    private static float halfErfc(float ax) {
+        float t = 1f / (1f + 0.5f * INV_SQRT2 * ax);
         float p = Math.fma(0.17087277f, t, -0.82215223f);
         p = Math.fma(p, t, 1.48851587f);
         p = Math.fma(p, t, -1.13520398f);
@@ -394,6 +508,6 @@ public final class VectorKernels implements CpuKernels {
         p = Math.fma(p, t, 0.37409196f);
         p = Math.fma(p, t, 1.00002368f);
         p = Math.fma(p, t, -1.26551223f);
-        return 0.5f * t * (float) Math.exp(p - z * z);
+        return 0.5f * t * (float) Math.exp(Math.fma(ax * ax, -0.5f, p));
     }
 }

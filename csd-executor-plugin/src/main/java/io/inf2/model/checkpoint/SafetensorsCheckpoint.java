@@ -116,7 +116,7 @@ public final class SafetensorsCheckpoint implements Checkpoint {
                     if (actual == null || !actual.path().getFileName().toString().equals(e.getValue())) {
                         throw new ModelFormatException(Path.of(location, INDEX_FILE_NAME) + ": tensor "
                                 + SafetensorsFile.printable(e.getKey()) + ": the index says " + e.getValue() + ", but "
-                                + (actual == null ? "no shard holds it" : "it is in " + actual.path().getFileName()));
+                                + (actual == null ? "no listed shard holds it" : "it is in " + actual.path().getFileName()));
                     }
                 }
             }

@@ -23,6 +23,7 @@ import java.util.Collections;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -200,7 +201,8 @@ public final class SafetensorsFile {
             return;
         }
         if (!node.isObject()) {
-            throw fail(file, METADATA_KEY + " is " + node.getNodeType().toString().toLowerCase() + ", expected an object of strings");
+            throw fail(file, METADATA_KEY + " is " + node.getNodeType().toString().toLowerCase(Locale.ROOT)
+                    + ", expected an object of strings");
         }
         // The format says string values; other writers sometimes store numbers. They carry nothing the engine needs.
         for (Map.Entry<String, JsonNode> m : node.properties()) {
@@ -211,6 +213,9 @@ public final class SafetensorsFile {
     }
 
     private static Entry readEntry(Path file, String name, JsonNode node, long dataStart, long dataSize) {
+        if (name.isEmpty()) {
+            throw fail(file, "a tensor has an empty name");
+        }
         if (!node.isObject()) {
             throw failTensor(file, name, "header entry is not an object with dtype, shape and data_offsets");
         }

@@ -12,6 +12,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -38,6 +39,11 @@ public final class RandomWeights implements TensorSource {
     private static final float IRWIN_HALL_MEAN = 4 * 65535 / 2f;
     /** Chunks smaller than this are filled on the calling thread. */
     private static final long PARALLEL_BLOCK = 1 << 16;
+    /**
+     * Never started: asking whether a chunk is accessible by a thread other than the caller tells a
+     * shared segment (filled in parallel) from a confined one (filled by its owner alone).
+     */
+    private static final Thread SOME_OTHER_THREAD = Thread.ofVirtual().unstarted(() -> { });
 
     private final ModelConfig config;
     private final WeightScale scale;
@@ -105,8 +111,8 @@ public final class RandomWeights implements TensorSource {
     @Override
     public void fill(TensorSpec spec, long firstElement, MemorySegment chunk) {
         Parameter p = parameter(spec.name());
-        if (spec.dtype() != dtype) {
-            throw new IllegalArgumentException("tensor " + spec.name() + " requested as " + spec.dtype() + ", generated as " + dtype);
+        if (spec.dtype() != dtype || !Arrays.equals(spec.shape(), p.shape())) {
+            throw new IllegalArgumentException("tensor " + spec + " requested, generated as " + dtype + Arrays.toString(p.shape()));
         }
         long count = chunk.byteSize() / dtype.byteSize();
         if (firstElement < 0 || firstElement + count > p.elementCount()) {
@@ -114,7 +120,7 @@ public final class RandomWeights implements TensorSource {
                     + (firstElement + count) + ") outside its " + p.elementCount());
         }
         Distribution d = distribution(p);
-        if (count <= PARALLEL_BLOCK) {
+        if (count <= PARALLEL_BLOCK || !chunk.isAccessibleBy(SOME_OTHER_THREAD)) {
             fillRange(d, firstElement, chunk, 0, count);
         } else {
             long blocks = (count + PARALLEL_BLOCK - 1) / PARALLEL_BLOCK;
@@ -169,28 +175,34 @@ public final class RandomWeights implements TensorSource {
         };
     }
 
-    /** Elements [from, to) of the chunk, which starts at tensor element {@code firstElement}. */
+    /**
+     * Elements [from, to) of the chunk, which starts at tensor element {@code firstElement}. One loop
+     * method per dtype, so each is compiled for its own hot path.
+     */
     private void fillRange(Distribution d, long firstElement, MemorySegment chunk, long from, long to) {
-        long key = d.key;
-        float mean = d.mean;
-        float std = d.std;
         switch (dtype) {
-            case F32 -> {
-                for (long i = from; i < to; i++) {
-                    chunk.setAtIndex(DType.F32_LE, i, mean + std * unitValue(key, firstElement + i));
-                }
-            }
-            case F16 -> {
-                for (long i = from; i < to; i++) {
-                    chunk.setAtIndex(DType.I16_LE, i, Float.floatToFloat16(mean + std * unitValue(key, firstElement + i)));
-                }
-            }
-            case BF16 -> {
-                for (long i = from; i < to; i++) {
-                    DType.BF16.setFloat(chunk, i, mean + std * unitValue(key, firstElement + i));
-                }
-            }
+            case F32 -> fillF32(d.key, d.mean, d.std, firstElement, chunk, from, to);
+            case F16 -> fillF16(d.key, d.mean, d.std, firstElement, chunk, from, to);
+            case BF16 -> fillBf16(d.key, d.mean, d.std, firstElement, chunk, from, to);
             default -> throw new IllegalStateException("not a floating-point type: " + dtype);
+        }
+    }
+
+    private static void fillF32(long key, float mean, float std, long firstElement, MemorySegment chunk, long from, long to) {
+        for (long i = from; i < to; i++) {
+            chunk.setAtIndex(DType.F32_LE, i, mean + std * unitValue(key, firstElement + i));
+        }
+    }
+
+    private static void fillF16(long key, float mean, float std, long firstElement, MemorySegment chunk, long from, long to) {
+        for (long i = from; i < to; i++) {
+            chunk.setAtIndex(DType.I16_LE, i, Float.floatToFloat16(mean + std * unitValue(key, firstElement + i)));
+        }
+    }
+
+    private static void fillBf16(long key, float mean, float std, long firstElement, MemorySegment chunk, long from, long to) {
+        for (long i = from; i < to; i++) {
+            chunk.setAtIndex(DType.I16_LE, i, finiteToBf16(mean + std * unitValue(key, firstElement + i)));
         }
     }
 
@@ -199,6 +211,15 @@ public final class RandomWeights implements TensorSource {
         long z = mix64(key + (index + 1) * GOLDEN_GAMMA);
         int sum = (int) (z & 0xFFFF) + (int) ((z >>> 16) & 0xFFFF) + (int) ((z >>> 32) & 0xFFFF) + (int) (z >>> 48);
         return (sum - IRWIN_HALL_MEAN) * IRWIN_HALL_SCALE;
+    }
+
+    /**
+     * Round-to-nearest-even bf16 of a finite float: what {@link DType#setFloat} stores, without its NaN
+     * branch (generated values are always finite), which halves the cost of the bf16 fill.
+     */
+    private static short finiteToBf16(float value) {
+        int bits = Float.floatToRawIntBits(value);
+        return (short) ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16);
     }
 
     /** SplitMix64's output function (Steele, Lea and Flood, 2014). */

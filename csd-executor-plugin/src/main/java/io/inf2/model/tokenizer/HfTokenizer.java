@@ -108,17 +108,24 @@ public final class HfTokenizer implements Tokenizer {
         return result;
     }
 
-    /** Decodes {@code ids}; an id outside {@code [0, vocabSize())} is an {@link IllegalArgumentException}. */
+    /**
+     * Decodes {@code ids}. Ids with no token (a model's vocab_size may exceed its tokenizer's, as
+     * OPT's 50272 does 50265) decode to nothing, as in Hugging Face tokenizers; a negative id is an
+     * {@link IllegalArgumentException}.
+     */
     @Override
     public String decode(int[] ids, boolean skipSpecialTokens) {
-        var wide = new long[ids.length];
+        long[] wide = new long[ids.length];
+        int known = 0;
         for (int i = 0; i < ids.length; i++) {
-            if (ids[i] < 0 || ids[i] >= vocabSize) {
-                throw new IllegalArgumentException("Token id " + ids[i] + " at position " + i
-                        + " is outside the vocabulary of " + file + " (size " + vocabSize + ")");
+            if (ids[i] < 0) {
+                throw new IllegalArgumentException("token id " + ids[i] + " at position " + i + " is negative");
             }
-            wide[i] = ids[i];
+            if (ids[i] < vocabSize) {
+                wide[known++] = ids[i];
+            }
         }
+        wide = java.util.Arrays.copyOf(wide, known);
         lifecycle.readLock().lock();
         try {
             ensureOpen();

@@ -160,6 +160,8 @@ class SafetensorsValidationTest {
                 "\"shape\" value 1.5");
         String backwards = "{\"t\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [8, 4]}}";
         assertNamesTensor(refused(RawSafetensors.write(dir.resolve("b.safetensors"), backwards, 8)), "t", "end before begin");
+        String noName = "{\"\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}";
+        assertTrue(refused(RawSafetensors.write(dir.resolve("e.safetensors"), noName, 4)).getMessage().endsWith("empty name"));
         String noOffsets = "{\"t\": {\"dtype\": \"F32\", \"shape\": [1]}}";
         assertNamesTensor(refused(RawSafetensors.write(dir.resolve("m.safetensors"), noOffsets, 8)), "t",
                 "missing or non-array \"data_offsets\"");
@@ -203,7 +205,7 @@ class SafetensorsValidationTest {
         SplittableRandom random = new SplittableRandom(20261127);
         Path file = dir.resolve("fuzz.safetensors");
         int opened = 0;
-        for (int round = 0; round < 3000; round++) {
+        for (int round = 0; round < 1200; round++) {
             byte[] bytes = valid.clone();
             switch (round % 4) {
                 case 0 -> {
@@ -236,6 +238,6 @@ class SafetensorsValidationTest {
                 assertTrue(e.getMessage().startsWith(file + ": "), e.getMessage());
             }
         }
-        assertTrue(opened > 0 && opened < 3000, "some corruptions stay valid (e.g. a flipped name), most do not: " + opened);
+        assertTrue(opened > 0 && opened < 1200, "some corruptions stay valid (e.g. a flipped name), most do not: " + opened);
     }
 }

@@ -1,0 +1,174 @@
+package io.inf2.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.inf2.bench.MemoryBandwidth;
+import io.inf2.compute.cpu.CpuBackend;
+import io.inf2.config.Inf2Config;
+import io.inf2.config.Setting;
+import io.inf2.config.Settings;
+import io.inf2.engine.EngineOptions;
+import io.inf2.engine.GenerationRequest;
+import io.inf2.engine.GenerationResult;
+import io.inf2.engine.InferenceEngine;
+import io.inf2.engine.ProgressListener;
+import io.inf2.engine.SamplingParams;
+import io.inf2.model.LayerWeights;
+import io.inf2.model.ModelWeights;
+import io.inf2.model.presets.ModelPreset;
+import io.inf2.model.presets.RandomWeights;
+import io.inf2.model.checkpoint.Checkpoint;
+import io.inf2.model.checkpoint.InMemoryCheckpoint;
+import io.inf2.tensor.DType;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * {@code inf2 bench}: CPU decode throughput of real-shaped random models, next to the bound that
+ * memory bandwidth (measured in the same run) puts on it. JSON on stdout.
+ *
+ * <p>At batch 1 a decode step must stream every weight once, so tokens/s cannot exceed
+ * bandwidth ÷ weight bytes per step; a larger batch reuses each weight for every sequence.
+ */
+final class BenchCommand {
+    static final Setting<String> PRESETS = new Setting<>("bench", "presets", "comma-separated preset names",
+            "opt-125m,llama-7b", "inf2 bench: model shapes to measure (random weights made in memory, no file).",
+            s -> s, s -> !s.isBlank(), "preset names");
+    static final Setting<String> DTYPE = Settings.choice("bench", "dtype", "preset",
+            "inf2 bench: weight type; preset means the type the real checkpoint ships in.", "preset", "f32", "f16", "bf16");
+    static final Setting<String> BATCHES = new Setting<>("bench", "batches", "comma-separated ints", "1,32",
+            "inf2 bench: batch sizes.", s -> s, s -> s.matches("\\d+(,\\d+)*"), "positive integers");
+    static final Setting<Integer> PROMPT_TOKENS = Settings.integer("bench", "promptTokens", "32",
+            "inf2 bench: prompt length of every sequence.", 1, 1 << 20);
+    static final Setting<Integer> NEW_TOKENS = Settings.integer("bench", "newTokens", "8",
+            "inf2 bench: tokens generated per sequence (the first comes from prefill and is not timed as decode).", 2, 1 << 20);
+    static final Setting<Integer> BENCH_THREADS = Settings.integer("bench", "threads", "0",
+            "inf2 bench: CPU threads; 0 means all cores.", 0, 4096);
+
+    private BenchCommand() {
+    }
+
+    static List<Setting<?>> settings() {
+        return List.of(PRESETS, DTYPE, BATCHES, PROMPT_TOKENS, NEW_TOKENS, BENCH_THREADS);
+    }
+
+    static void run(Inf2Config config, PrintStream out, PrintStream err) {
+        int threads = config.get(BENCH_THREADS) == 0 ? Runtime.getRuntime().availableProcessors() : config.get(BENCH_THREADS);
+        err.println("inf2 bench: measuring memory bandwidth with " + threads + " threads ...");
+        MemoryBandwidth.Result bandwidth = MemoryBandwidth.measure(MemoryBandwidth.DEFAULT_BYTES, threads,
+                MemoryBandwidth.DEFAULT_PASSES);
+        double bytesPerSecond = bandwidth.bestGBps() * 1e9;
+        List<Map<String, Object>> runs = new ArrayList<>();
+        for (String name : config.get(PRESETS).split(",")) {
+            ModelPreset preset;
+            try {
+                preset = ModelPreset.named(name.trim());
+            } catch (IllegalArgumentException e) {
+                throw new CliException(e.getMessage());
+            }
+            DType dtype = dtype(config.get(DTYPE), preset);
+            err.println("inf2 bench: " + preset.name() + " " + dtype + ": making random weights in memory ...");
+            try (InMemoryCheckpoint weights = RandomWeights.of(preset, 1, dtype).inMemory()) {
+                long bytesPerStep = bytesReadPerDecodeStep(ModelWeights.bind(preset.config(), weights));
+                for (String b : config.get(BATCHES).split(",")) {
+                    int batch = Integer.parseInt(b);
+                    runs.add(measure(preset, dtype, weights, batch, config, threads, bytesPerStep, bytesPerSecond, err));
+                }
+            }
+        }
+        Map<String, Object> report = new LinkedHashMap<>();
+        report.put("benchmark", "cpu-decode");
+        report.put("date", Instant.now().toString());
+        report.put("cores", Runtime.getRuntime().availableProcessors());
+        report.put("threads", threads);
+        report.put("memoryBandwidthGBps", bandwidth.bestGBps());
+        report.put("memoryBandwidthMedianGBps", bandwidth.medianGBps());
+        report.put("runs", runs);
+        try {
+            out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report));
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static Map<String, Object> measure(ModelPreset preset, DType dtype, InMemoryCheckpoint weights, int batch,
+                                               Inf2Config config, int threads, long bytesPerStep, double bytesPerSecond,
+                                               PrintStream err) {
+        int promptTokens = config.get(PROMPT_TOKENS);
+        int newTokens = config.get(NEW_TOKENS);
+        EngineOptions options = new EngineOptions(Path.of(preset.name()), "cpu", threads, batch,
+                SamplingParams.greedy(newTokens), "memory", List.of(), 16, 0, 1, 0, "memory", io.inf2.compute.cuda.CudaBackend.Options.defaults());
+        CpuBackend cpu = new CpuBackend(threads);
+        SplittableRandom random = new SplittableRandom(7);
+        List<GenerationRequest> requests = new ArrayList<>();
+        for (int i = 0; i < batch; i++) {
+            int[] prompt = random.ints(promptTokens, 0, preset.config().vocabSize()).toArray();
+            // Stop tokens would end sequences early and change the work measured: none.
+            requests.add(GenerationRequest.ofTokens("r" + i, prompt, SamplingParams.greedy(newTokens)));
+        }
+        try (InferenceEngine engine = InferenceEngine.assemble(options, withoutEos(preset), Checkpoint.borrowed(weights), null,
+                cpu, cpu, InferenceEngine.memoryPlacement())) {
+            List<GenerationResult> results = engine.generate(requests, ProgressListener.NONE);
+            var stats = engine.statistics();
+            long decodeTokens = results.stream().mapToLong(r -> r.completionTokens().length - 1).sum();
+            long steps = results.stream().mapToLong(r -> r.completionTokens().length - 1).max().orElse(0);
+            double decodeSeconds = stats.decodeNanos() / 1e9;
+            double tokensPerSecond = decodeTokens / decodeSeconds;
+            double boundTokensPerSecond = batch * bytesPerSecond / bytesPerStep;
+            Map<String, Object> run = new LinkedHashMap<>();
+            run.put("preset", preset.name());
+            run.put("dtype", dtype.name());
+            run.put("batch", batch);
+            run.put("promptTokens", promptTokens);
+            run.put("decodeSteps", steps);
+            run.put("weightBytesPerStep", bytesPerStep);
+            run.put("prefillSeconds", stats.prefillNanos() / 1e9);
+            run.put("decodeSeconds", decodeSeconds);
+            run.put("decodeTokensPerSecond", tokensPerSecond);
+            run.put("memoryBoundTokensPerSecond", boundTokensPerSecond);
+            run.put("fractionOfMemoryBound", tokensPerSecond / boundTokensPerSecond);
+            err.printf("inf2 bench: %s %s batch %d: %.2f tokens/s decode (%.0f%% of the memory-bandwidth bound %.2f)%n",
+                    preset.name(), dtype, batch, tokensPerSecond, 100 * tokensPerSecond / boundTokensPerSecond,
+                    boundTokensPerSecond);
+            return run;
+        }
+    }
+
+    private static io.inf2.model.ModelConfig withoutEos(ModelPreset preset) {
+        var c = preset.config();
+        return new io.inf2.model.ModelConfig(c.architecture(), c.vocabSize(), c.hidden(), c.wordEmbedDim(), c.layers(),
+                c.heads(), c.kvHeads(), c.headDim(), c.intermediate(), c.maxPositions(), c.normEps(), c.preLayerNorm(),
+                c.activation(), c.attentionBias(), c.mlpBias(), c.tieWordEmbeddings(), c.ropeTheta(), c.ropeScaling(),
+                c.bosTokenId(), List.of(), c.padTokenId());
+    }
+
+    /** Every weight a decode step streams: all layers, the final norm and the lm_head; embeddings are row lookups. */
+    static long bytesReadPerDecodeStep(ModelWeights w) {
+        long bytes = w.lmHead().data().byteSize();
+        for (LayerWeights layer : w.layers()) {
+            bytes += layer.byteSize();
+        }
+        if (w.finalNormWeight() != null) {
+            bytes += w.finalNormWeight().data().byteSize();
+        }
+        if (w.projectOut() != null) {
+            bytes += w.projectOut().data().byteSize() + w.projectIn().data().byteSize();
+        }
+        return bytes;
+    }
+
+    private static DType dtype(String choice, ModelPreset preset) {
+        return switch (choice) {
+            case "f32" -> DType.F32;
+            case "f16" -> DType.F16;
+            case "bf16" -> DType.BF16;
+            default -> preset.checkpointDType();
+        };
+    }
+}
