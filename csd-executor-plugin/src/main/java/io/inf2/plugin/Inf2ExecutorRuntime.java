@@ -54,7 +54,7 @@ public final class Inf2ExecutorRuntime implements AutoCloseable {
     /** How long shutdown waits for generating tasks to hand the engine back before closing it anyway. */
     private static final long DRAIN_SECONDS = 30;
     private static final EngineStatistics NOTHING_YET =
-            new EngineStatistics(0, 0, 0, 0, 0, 0, KvTraffic.Snapshot.ZERO);
+            new EngineStatistics(0, 0, 0, 0, 0, 0, 0, KvTraffic.Snapshot.ZERO);
 
     private final String executorId;
     private final Inf2Config config;
