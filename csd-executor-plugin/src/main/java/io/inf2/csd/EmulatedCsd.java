@@ -36,8 +36,9 @@ import java.util.concurrent.atomic.LongAdder;
  * <h2>Layout</h2>
  * A 4 KiB header (magic, format version, the opening's random epoch) followed by extents, one per
  * region, each reserved contiguously for the region's full capacity when it is allocated. A region's
- * pages are packed back to back in its extent, so a decode step reads a region's pages with one
- * sequential stream of reads of up to {@link #MAX_IO_BYTES}. Appends whose start is not block aligned
+ * pages are packed back to back in its extent and a layer's regions are allocated one after another,
+ * so a decode step's reads ({@link ReadPlan}: nearby regions share a read of up to
+ * {@link #MAX_IO_BYTES}) sweep forward through the file. Appends whose start is not block aligned
  * read the partly filled block back first (read-modify-write), which is what small pages cost on a
  * block device.
  *
