@@ -43,6 +43,18 @@ public final class Settings {
                     + "layer with direct I/O into two host buffers, the next layer's read overlapping this layer's compute).",
             "memory", "storage"));
 
+    public static final Setting<String> CUDA_LIBRARY_PATH = add(new Setting<>("cuda", "cudaLibraryPath",
+            "colon-separated directories", "",
+            "Directories searched first for libcuda.so.1, libcublas.so.13 and libnvrtc.so.13 (before the system "
+                    + "property inf2.cudaLibraryPath, the standard CUDA install directories and the loader's path).",
+            Function.identity(), v -> true, "directories"));
+    public static final Setting<Integer> CUDA_DEVICE = add(integer("cuda", "cudaDevice", "0",
+            "Ordinal of the GPU the cuda backend uses.", 0, 1023));
+    public static final Setting<String> CUDA_KERNEL_CACHE = add(new Setting<>("cuda", "cudaKernelCache", "path", "",
+            "Directory for compiled CUDA kernels, keyed by source hash, GPU architecture and NVRTC version; "
+                    + "empty means ~/.cache/inf2/cuda-kernels.",
+            Function.identity(), v -> true, "a directory"));
+
     // ---- generation defaults (per-request values override them)
     public static final Setting<Integer> MAX_NEW_TOKENS = add(integer("generation", "maxNewTokens", "32",
             "Most tokens generated per sequence.", 1, 1 << 20));
@@ -75,7 +87,8 @@ public final class Settings {
     public static final Setting<Double> XCACHE_FRACTION = add(new Setting<>("kv", "xcacheFraction", "auto or 0..1", "auto",
             "Cooperative X-cache: fraction of sequences whose layer input X is kept instead of K and V, with K and V "
                     + "recomputed by the compute backend. auto applies INF2's rule 2·B_link/(B_storage+B_link), rounded to "
-                    + "a power of two, from bandwidths measured at start-up, and 0 where X is larger than K plus V.",
+                    + "a power of two and capped at 1/2 (so the devices always keep work), from bandwidths measured at start-up, "
+                    + "and 0 where X is larger than K plus V.",
             s -> s.equalsIgnoreCase("auto") ? Double.NaN : Double.parseDouble(s),
             v -> v.isNaN() || (v >= 0 && v <= 1), "auto or a number from 0 to 1"));
     public static final Setting<Integer> CSD_THREADS = add(integer("kv", "csdThreads", "2",

@@ -67,7 +67,7 @@ public final class InferenceEngine implements AutoCloseable {
                 tokenizer = HfTokenizer.load(options.model());
             }
             host = new CpuBackend(options.threads());
-            backend = Backends.select(options.backend(), host);
+            backend = Backends.select(options, host);
         } catch (RuntimeException e) {
             Deque<AutoCloseable> opened = new ArrayDeque<>();
             opened.push(checkpoint);

@@ -64,7 +64,7 @@ class BlockScheduleTest {
                 mapped = engine.generate(requests, ProgressListener.NONE);
             }
             EngineOptions options = new EngineOptions(dir, "cpu", 2, 4, SamplingParams.greedy(8), "memory", List.of(),
-                    16, 0, 1, 2, "storage");
+                    16, 0, 1, 2, "storage", io.inf2.compute.cuda.CudaBackend.Options.defaults());
             CpuBackend cpu = new CpuBackend(2);
             try (InferenceEngine engine = InferenceEngine.assemble(options, m.config(), SafetensorsCheckpoint.open(dir),
                     null, cpu, cpu, InferenceEngine.memoryPlacement())) {

@@ -27,7 +27,7 @@ final class TestModels {
         /** An engine over this model's weights with the memory KV cache and the given block schedule. */
         InferenceEngine engine(int batchSize, int gpuBatchSize) {
             EngineOptions options = new EngineOptions(Path.of("in-memory"), "cpu", 2, batchSize,
-                    SamplingParams.greedy(8), "memory", List.of(), 16, 0, 1, gpuBatchSize, "memory");
+                    SamplingParams.greedy(8), "memory", List.of(), 16, 0, 1, gpuBatchSize, "memory", io.inf2.compute.cuda.CudaBackend.Options.defaults());
             CpuBackend cpu = new CpuBackend(2);
             return InferenceEngine.assemble(options, config, Checkpoint.borrowed(checkpoint), null, cpu, cpu,
                     InferenceEngine.memoryPlacement());

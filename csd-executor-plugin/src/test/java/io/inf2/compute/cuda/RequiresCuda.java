@@ -27,6 +27,10 @@ public @interface RequiresCuda {
             if (a == null) {
                 a = CudaBackend.availability();
                 availability = a;
+                if (!a.available()) {
+                    // Skips are silent in Maven's console; say once, visibly, why the GPU tests did not run.
+                    System.err.println("GPU tests SKIPPED: " + a.reason());
+                }
             }
             return a.available() ? ConditionEvaluationResult.enabled(a.reason())
                     : ConditionEvaluationResult.disabled(a.reason());
