@@ -1,0 +1,93 @@
+package io.inf2.spark;
+
+import io.inf2.config.ConfigException;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeSet;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+
+/** Reads the job's prompts in one of the four input formats, from any Hadoop file system. */
+final class JobInput {
+    private static final Map<String, String> FORMAT_OF_EXTENSION = Map.of(
+            "parquet", "parquet", "jsonl", "jsonl", "json", "jsonl", "ndjson", "jsonl", "csv", "csv", "txt", "text");
+
+    private JobInput() {
+    }
+
+    /** The format to read {@code uri} as: {@code format} unless it is auto, else from the file names. */
+    static String resolveFormat(SparkSession spark, String uri, String format) {
+        List<FileStatus> files = files(spark, uri);
+        if (!format.equals("auto")) {
+            return format;
+        }
+        TreeSet<String> found = new TreeSet<>();
+        for (FileStatus f : files) {
+            String name = f.getPath().getName();
+            int dot = name.lastIndexOf('.');
+            String ext = dot < 0 ? "" : name.substring(dot + 1).toLowerCase(Locale.ROOT);
+            String fmt = FORMAT_OF_EXTENSION.get(ext);
+            found.add(fmt == null ? "unknown (" + name + ")" : fmt);
+        }
+        if (found.size() == 1 && !found.first().startsWith("unknown")) {
+            return found.first();
+        }
+        throw new ConfigException(JobSettings.INPUT.name() + " \"" + uri + "\": cannot tell the format from the file names ("
+                + (found.isEmpty() ? "no files" : String.join(", ", found)) + "); give "
+                + JobSettings.INPUT_FORMAT.cliFlag() + " parquet|jsonl|csv|text");
+    }
+
+    /**
+     * Reads {@code uri}. Text input gets one row per line in a column named after promptColumn's
+     * default, "prompt"; CSV is read with its header line and RFC 4180 quoting, so quoted prompts may
+     * span lines; every CSV column is a string. A line that does not parse gives a row of nulls, which
+     * becomes an error row, not a failed job.
+     */
+    static Dataset<Row> read(SparkSession spark, String uri, String format) {
+        return switch (format) {
+            case "parquet" -> spark.read().parquet(uri);
+            case "jsonl" -> spark.read().json(uri);
+            case "csv" -> spark.read().option("header", "true").option("multiLine", "true").option("escape", "\"").csv(uri);
+            case "text" -> spark.read().text(uri).withColumnRenamed("value", JobSettings.PROMPT_COLUMN.defaultValue());
+            default -> throw new IllegalArgumentException("unknown input format " + format);
+        };
+    }
+
+    /** The data files {@code uri} names (a file, a directory's visible files, or a glob); fails when there are none. */
+    private static List<FileStatus> files(SparkSession spark, String uri) {
+        try {
+            Path path = new Path(uri);
+            FileSystem fs = path.getFileSystem(spark.sparkContext().hadoopConfiguration());
+            FileStatus[] matched = fs.globStatus(path);
+            if (matched == null || matched.length == 0) {
+                throw new ConfigException(JobSettings.INPUT.name() + " \"" + uri + "\": no such file or directory");
+            }
+            List<FileStatus> files = new ArrayList<>();
+            for (FileStatus s : matched) {
+                if (s.isDirectory()) {
+                    for (FileStatus child : fs.listStatus(s.getPath())) {
+                        String name = child.getPath().getName();
+                        if (child.isFile() && !name.startsWith("_") && !name.startsWith(".")) {
+                            files.add(child);
+                        }
+                    }
+                } else {
+                    files.add(s);
+                }
+            }
+            if (files.isEmpty()) {
+                throw new ConfigException(JobSettings.INPUT.name() + " \"" + uri + "\": no data files in it");
+            }
+            return files;
+        } catch (IOException e) {
+            throw new ConfigException(JobSettings.INPUT.name() + " \"" + uri + "\": cannot list it (" + e.getMessage() + ")");
+        }
+    }
+}

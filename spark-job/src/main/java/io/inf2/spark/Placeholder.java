@@ -1,1 +1,0 @@
-package io.inf2.spark; final class Placeholder {}

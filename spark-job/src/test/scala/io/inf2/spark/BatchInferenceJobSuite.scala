@@ -1,0 +1,266 @@
+package io.inf2.spark
+
+import java.nio.file.{Files, Path}
+
+import scala.jdk.CollectionConverters._
+
+import io.inf2.config.ConfigException
+import io.inf2.output.ResultArrow
+import org.apache.spark.sql.{Row, SparkSession}
+import org.apache.spark.sql.types.{DataTypes, StructField, StructType}
+import org.scalatest.BeforeAndAfterAll
+import org.scalatest.funsuite.AnyFunSuite
+
+import JobTestSupport._
+
+/** The batch job end to end in one local[2] session: input files → generation on the plugin's engine → Parquet. */
+class BatchInferenceJobSuite extends AnyFunSuite with BeforeAndAfterAll {
+
+  private var work: Path = _
+  private var spark: SparkSession = _
+
+  private val prompts = (0 until 12).map(i => s"Prompt number $i: the quick brown fox")
+
+  override def beforeAll(): Unit = {
+    work = freshDirectory("job-suite-")
+    spark = startSession(sessionConf(tinyOpt, work))
+  }
+
+  override def afterAll(): Unit = if (spark != null) spark.stop()
+
+  private def run(options: (String, String)*): JobSummary = Inf2.run(spark, options.toMap.asJava)
+
+  private def parquetInput(name: String, rows: Seq[Row], schema: StructType): Path = {
+    val dir = work.resolve(name)
+    spark.createDataFrame(rows.asJava, schema).coalesce(1).write.parquet(dir.toString)
+    dir
+  }
+
+  private val promptSchema = StructType(Seq(
+    StructField("key", DataTypes.StringType), StructField("prompt", DataTypes.StringType), StructField("topic", DataTypes.IntegerType)))
+
+  test("the output has the result columns, then the kept ones, and the standalone engine's completions") {
+    val input = parquetInput("basic-in", prompts.zipWithIndex.map { case (p, i) => Row(s"k$i", p, i % 3) }, promptSchema)
+    val output = work.resolve("basic-out")
+    val summary = run("input" -> input.toString, "output" -> output.toString, "idColumn" -> "key", "keepColumns" -> "topic")
+
+    val written = spark.read.parquet(output.toString)
+    assert(written.schema.fieldNames.toSeq === ResultArrow.COLUMNS.asScala.toSeq :+ "topic")
+    assert(written.schema("completion_token_ids").dataType === DataTypes.createArrayType(DataTypes.IntegerType, false))
+    assert(written.schema("devices").dataType === DataTypes.createArrayType(DataTypes.StringType, false))
+    assert(written.schema("prefill_ms").dataType === DataTypes.DoubleType)
+
+    val byId = readOutput(spark, output)
+    assert(byId.keySet === prompts.indices.map(i => s"k$i").toSet)
+    val reference = standalone(tinyOpt, prompts)
+    prompts.indices.foreach { i =>
+      val row = byId(s"k$i")
+      val expected = reference(i)
+      assert(row("prompt") === prompts(i))
+      assert(row("error") === null)
+      assert(intList(row("completion_token_ids")) === expected.completionTokens.toSeq, s"row k$i")
+      assert(row("completion") === expected.completion)
+      assert(row("prompt_tokens") === expected.promptTokens.length)
+      assert(row("completion_tokens") === expected.completionTokens.length)
+      assert(row("finish_reason") === expected.finishReason.label)
+      assert(row("executor") === "driver")
+      assert(row("devices").asInstanceOf[scala.collection.Seq[String]].toSeq === expected.servedBy.asScala.toSeq)
+      assert(row("prefill_ms").asInstanceOf[Double] > 0)
+      assert(row("topic") === i % 3)
+    }
+    assert(summary.rows === 12)
+    assert(summary.errorRows === 0)
+    assert(summary.skippedRows === 0)
+    assert(summary.completionTokens === reference.map(_.completionTokens.length.toLong).sum)
+    assert(summary.promptTokens === reference.map(_.promptTokens.length.toLong).sum)
+    assert(summary.output === output.toUri.toString.stripSuffix("/"))
+    assert(summary.describe().startsWith("INF2 job done: 12 rows (0 errors) in "), summary.describe())
+  }
+
+  test("bad rows become output rows with their error set, and the good rows around them are generated") {
+    val tooLong = Seq.fill(600)("word").mkString(" ")
+    val input = writeLines(work.resolve("bad-in/prompts.jsonl"), Seq(
+      """{"id": "ok", "prompt": "A fine prompt"}""",
+      """{"id": "null", "prompt": null}""",
+      """{"id": "missing"}""",
+      """{"id": "empty", "prompt": ""}""",
+      s"""{"id": "too-long", "prompt": "$tooLong"}""",
+      """{"id": "cold", "prompt": "Negative temperature", "temperature": -1}""",
+      """{"id": "words", "prompt": "Words for a count", "max_new_tokens": "many"}""",
+      """{"id": "short", "prompt": "Only two tokens", "max_new_tokens": 2}""",
+      """{"id": "top-p", "prompt": "Top p of zero", "top_p": 0}""",
+      """{"id": "stops", "prompt": "Stop ids as a list", "stop_token_ids": [5, -3]}"""))
+    val output = work.resolve("bad-out")
+    val summary = run("input" -> input.toString, "output" -> output.toString, "idColumn" -> "id")
+
+    val byId = readOutput(spark, output)
+    assert(byId.size === 10, "every input row has an output row")
+    def error(id: String) = byId(id)("error").asInstanceOf[String]
+    assert(error("ok") === null)
+    assert(byId("ok")("completion_tokens") === MaxNewTokens)
+    assert(error("null") === "promptColumn \"prompt\" is null")
+    assert(error("missing") === "promptColumn \"prompt\" is null")
+    assert(error("empty") === "empty prompt")
+    assert(error("too-long").matches("prompt has \\d+ tokens; the model's context window is 512 .*"), error("too-long"))
+    assert(byId("too-long")("prompt") === tooLong)
+    assert(error("cold") === "column temperature=\"-1\": must be from 0 to 100")
+    assert(error("words").startsWith("column max_new_tokens=\"many\": "), error("words"))
+    assert(error("top-p").startsWith("column top_p=\"0\": must be from "), error("top-p"))
+    assert(error("stops") === "column stop_token_ids=\"5,-3\": must be non-negative token ids")
+    assert(error("short") === null)
+    assert(byId("short")("completion_tokens").asInstanceOf[Int] <= 2)
+    Seq("null", "missing", "empty", "too-long", "cold", "words", "top-p", "stops").foreach { id =>
+      assert(byId(id)("finish_reason") === "error")
+      assert(byId(id)("completion") === null)
+      assert(byId(id)("completion_token_ids") === null)
+      assert(!error(id).contains("\n"))
+    }
+    assert(summary.rows === 10)
+    assert(summary.errorRows === 8)
+
+    val unparsable = writeLines(work.resolve("bad-in2/prompts.jsonl"), Seq("""{"prompt": "Fine"}""", "not json at all"))
+    val output2 = work.resolve("bad-out2")
+    run("input" -> unparsable.toString, "output" -> output2.toString)
+    val rows = readOutput(spark, output2).values.toSeq
+    assert(rows.map(r => (r("prompt"), r("error"))).toSet === Set(("Fine", null), (null, "promptColumn \"prompt\" is null")))
+  }
+
+  test("parquet, jsonl, csv and text inputs give the same completions; generated ids are file and line") {
+    val lines = prompts.take(6)
+    val reference = standalone(tinyOpt, lines)
+    val csvLines = Seq("prompt,note") ++ lines.map(p => s""""$p","n"""")
+    val inputs = Map(
+      "parquet" -> parquetInput("formats/in.parquet", lines.map(p => Row(null, p, 0)), promptSchema),
+      "jsonl" -> writeLines(work.resolve("formats/in.jsonl"), lines.map(p => s"""{"prompt": "$p"}""")),
+      "csv" -> writeLines(work.resolve("formats/in.csv"), csvLines),
+      "text" -> writeLines(work.resolve("formats/in.txt"), lines))
+    inputs.foreach { case (format, input) =>
+      val output = work.resolve(s"formats-out-$format")
+      run("input" -> input.toString, "output" -> output.toString)
+      val rows = readOutput(spark, output).values.toSeq
+      assert(rows.size === 6, format)
+      rows.foreach { r =>
+        val id = r("id").asInstanceOf[String]
+        assert(id.matches("[0-9a-f]{16}:[0-5]"), s"$format id $id")
+        val line = id.split(":")(1).toInt
+        assert(r("prompt") === lines(line), s"$format row $line")
+        assert(intList(r("completion_token_ids")) === reference(line).completionTokens.toSeq, s"$format row $line")
+      }
+    }
+    val multiLine = writeLines(work.resolve("formats/multiline.csv"), Seq("prompt", "\"first line", "second, line\"", "plain"))
+    val output = work.resolve("formats-out-multiline")
+    run("input" -> multiLine.toString, "output" -> output.toString)
+    assert(readOutput(spark, output).values.map(_("prompt")).toSet === Set("first line\nsecond, line", "plain"))
+    val unknown = writeLines(work.resolve("formats/prompts.dat"), lines)
+    val e = intercept[ConfigException](run("input" -> unknown.toString, "output" -> work.resolve("x").toString))
+    assert(e.getMessage.contains("cannot tell the format from the file names (unknown (prompts.dat)); give --input-format"))
+  }
+
+  test("generated ids are row positions in the file, whatever the split size") {
+    val lines = (0 until 400).map(i => s"line $i " + ("padding " * (i % 7)))
+    val input = writeLines(work.resolve("split/in.txt"), lines)
+    def ids(): Map[String, String] = {
+      val config = JobConfig.merge(JobConfig.fromSparkConf(spark.sparkContext.getConf), Map.empty[String, String].asJava)
+      val prepared = PromptPreparation.prepare(spark, JobInput.read(spark, input.toString, "text"), config)
+      assert(prepared.rowCount === 400)
+      prepared.rows.select(PromptPreparation.ID, PromptPreparation.PROMPT).collect()
+        .map(r => r.getString(0) -> r.getString(1)).toMap
+    }
+    val whole = ids()
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "1024")
+    spark.conf.set("spark.sql.files.openCostInBytes", "0")
+    val split = try {
+      assert(spark.read.text(input.toString).rdd.getNumPartitions > 5, "the small split size must split the file")
+      ids()
+    } finally {
+      spark.conf.unset("spark.sql.files.maxPartitionBytes")
+      spark.conf.unset("spark.sql.files.openCostInBytes")
+    }
+    assert(split === whole)
+    val hash = whole.keys.head.split(":")(0)
+    assert(whole === lines.indices.map(i => s"$hash:$i" -> lines(i)).toMap)
+  }
+
+  test("a task that fails part-way is retried and the output has every row exactly once") {
+    val input = writeLines(work.resolve("retry-in/in.jsonl"), (0 until 24).map(i => s"""{"prompt": "Retry prompt $i"}"""))
+    val output = work.resolve("retry-out")
+    val failed = new FailedTasks
+    spark.sparkContext.addSparkListener(failed)
+    spark.conf.set(TaskFailureInjection.KEY, "partition=1,afterRows=3")
+    val summary = try run("input" -> input.toString, "output" -> output.toString, "partitions" -> "3", "rowsPerBatch" -> "2")
+    finally {
+      spark.conf.unset(TaskFailureInjection.KEY)
+      spark.sparkContext.removeSparkListener(failed)
+    }
+    val deadline = System.nanoTime() + 10_000_000_000L
+    while (failed.count == 0 && System.nanoTime() < deadline) Thread.sleep(20)
+    assert(failed.count === 1, "the injected failure must have happened once")
+    val rows = readOutput(spark, output)
+    assert(rows.size === 24)
+    assert(rows.values.map(_("prompt")).toSet === (0 until 24).map(i => s"Retry prompt $i").toSet)
+    assert(summary.rows === 24, "the failed attempt's rows are not counted")
+  }
+
+  test("resume after a run that failed part-way generates only what is missing, without duplicates") {
+    val all = (0 until 30).map(i => s"Resume prompt $i")
+    val input = writeLines(work.resolve("resume-in/in.txt"), all)
+    val output = work.resolve("resume-out")
+    val options = Seq("input" -> input.toString, "output" -> output.toString, "commitRows" -> "10", "partitions" -> "2")
+    spark.conf.set(TaskFailureInjection.KEY, "partition=0,afterRows=1,commitStep=1,attempts=all")
+    val failure = try intercept[Exception](run(options: _*)) finally spark.conf.unset(TaskFailureInjection.KEY)
+    assert(messages(failure).exists(_.contains("injected failure")), messages(failure))
+    val firstRun = readOutput(spark, output)
+    assert(firstRun.nonEmpty && firstRun.size < 30, s"the first commit step must be in the output: ${firstRun.size} rows")
+
+    val summary = run(options :+ ("resume" -> "true"): _*)
+    assert(summary.skippedRows === firstRun.size)
+    assert(summary.rows === 30 - firstRun.size)
+    val rows = readOutput(spark, output)
+    assert(rows.size === 30)
+    assert(rows.values.map(_("prompt")).toSet === all.toSet)
+    firstRun.foreach { case (id, row) => assert(rows(id) === row, s"resume must leave row $id as it was") }
+
+    val again = run(options :+ ("resume" -> "true"): _*)
+    assert(again.rows === 0)
+    assert(again.skippedRows === 30)
+    assert(readOutput(spark, output).size === 30)
+  }
+
+  test("an existing output is an error unless overwritten or resumed; resume needs the same columns") {
+    val input = writeLines(work.resolve("mode-in/in.txt"), prompts.take(3))
+    val output = work.resolve("mode-out")
+    run("input" -> input.toString, "output" -> output.toString)
+    val exists = intercept[ConfigException](run("input" -> input.toString, "output" -> output.toString))
+    assert(exists.getMessage === s"output \"$output\" already exists; give --output-mode overwrite to replace it or --resume to finish it")
+    val other = writeLines(work.resolve("mode-in2/in.txt"), prompts.slice(5, 7))
+    run("input" -> other.toString, "output" -> output.toString, "outputMode" -> "overwrite")
+    assert(readOutput(spark, output).values.map(_("prompt")).toSet === prompts.slice(5, 7).toSet)
+    val both = intercept[ConfigException](run("input" -> other.toString, "output" -> output.toString,
+      "outputMode" -> "overwrite", "resume" -> "true"))
+    assert(both.getMessage === "--resume keeps the output and --output-mode overwrite replaces it: give one of them")
+    val keyed = parquetInput("mode-in3", Seq(Row("a", "p", 1)), promptSchema)
+    val columns = intercept[ConfigException](run("input" -> keyed.toString, "output" -> output.toString,
+      "keepColumns" -> "topic", "resume" -> "true"))
+    assert(columns.getMessage.contains("resume with the same keepColumns, or write elsewhere"), columns.getMessage)
+  }
+
+  test("settings errors name the setting and the column in one line") {
+    val input = parquetInput("errors-in", Seq(Row("a", "p", 1)), promptSchema)
+    def error(options: (String, String)*): String =
+      intercept[ConfigException](run(("input" -> input.toString) +: ("output" -> work.resolve("errors-out").toString) +: options: _*)).getMessage
+    assert(error("promptColumn" -> "text") === "promptColumn \"text\": no such column in the input (columns: key, prompt, topic)")
+    assert(error("promptColumn" -> "topic") === "promptColumn \"topic\" has type int; prompts must be strings")
+    assert(error("keepColumns" -> "prompt") === "keepColumns: \"prompt\" is also a result column; rename it in the input or leave it out")
+    assert(error("idColumn" -> "nope").startsWith("idColumn \"nope\": no such column"))
+    assert(error("parameterColumns" -> "temperature") === "parameterColumns \"temperature\": no such column in the input (columns: key, prompt, topic)")
+    assert(error("maxNewTokens" -> "0") === "spark.inf2.maxNewTokens=\"0\": must be from 1 to 1048576")
+    assert(error("inputFormat" -> "xml") === "spark.inf2.inputFormat=\"xml\": must be one of auto, parquet, jsonl, csv, text")
+    assert(error("model" -> "/elsewhere").startsWith("model=\"/elsewhere\": spark.inf2.model is fixed when the session starts"))
+    val dup = parquetInput("errors-dup", Seq(Row("a", "p", 1), Row("a", "q", 2), Row(null, "r", 3)), promptSchema)
+    val dupError = intercept[ConfigException](run("input" -> dup.toString, "output" -> work.resolve("errors-out").toString,
+      "idColumn" -> "key")).getMessage
+    assert(dupError === "idColumn \"key\" is null in 1 row(s); every row needs an id" ||
+      dupError === "idColumn \"key\" is not unique: \"a\" appears 2 times", dupError)
+    assert(!Files.exists(work.resolve("errors-out")), "nothing is written when the settings are wrong")
+  }
+}
