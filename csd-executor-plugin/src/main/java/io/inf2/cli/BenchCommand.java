@@ -103,7 +103,7 @@ final class BenchCommand {
         int promptTokens = config.get(PROMPT_TOKENS);
         int newTokens = config.get(NEW_TOKENS);
         EngineOptions options = new EngineOptions(Path.of(preset.name()), "cpu", threads, batch,
-                SamplingParams.greedy(newTokens), "memory", List.of(), 16, 0, 1);
+                SamplingParams.greedy(newTokens), "memory", List.of(), 16, 0, 1, 0, "memory", io.inf2.compute.cuda.CudaBackend.Options.defaults());
         CpuBackend cpu = new CpuBackend(threads);
         SplittableRandom random = new SplittableRandom(7);
         List<GenerationRequest> requests = new ArrayList<>();

@@ -34,6 +34,27 @@ public final class Settings {
     public static final Setting<Integer> BATCH_SIZE = add(integer("engine", "batchSize", "16",
             "Sequences generated together in one engine batch.", 1, 65536));
 
+    public static final Setting<Integer> GPU_BATCH_SIZE = add(integer("engine", "gpuBatchSize", "0",
+            "Block schedule: the engine batch is split into GPU batches of this many sequences; each layer's weights are "
+                    + "brought in once per step and used by every GPU batch (FlexGen's zig-zag order). 0 means one GPU batch.",
+            0, 65536));
+    public static final Setting<String> WEIGHTS = add(choice("engine", "weights", "memory",
+            "Where layer weights live: memory (mapped from the checkpoint, or resident on the GPU), or storage (read per "
+                    + "layer with direct I/O into two host buffers, the next layer's read overlapping this layer's compute).",
+            "memory", "storage"));
+
+    public static final Setting<String> CUDA_LIBRARY_PATH = add(new Setting<>("cuda", "cudaLibraryPath",
+            "colon-separated directories", "",
+            "Directories searched first for libcuda.so.1, libcublas.so.13 and libnvrtc.so.13 (before the system "
+                    + "property inf2.cudaLibraryPath, the standard CUDA install directories and the loader's path).",
+            Function.identity(), v -> true, "directories"));
+    public static final Setting<Integer> CUDA_DEVICE = add(integer("cuda", "cudaDevice", "0",
+            "Ordinal of the GPU the cuda backend uses.", 0, 1023));
+    public static final Setting<String> CUDA_KERNEL_CACHE = add(new Setting<>("cuda", "cudaKernelCache", "path", "",
+            "Directory for compiled CUDA kernels, keyed by source hash, GPU architecture and NVRTC version; "
+                    + "empty means ~/.cache/inf2/cuda-kernels.",
+            Function.identity(), v -> true, "a directory"));
+
     // ---- generation defaults (per-request values override them)
     public static final Setting<Integer> MAX_NEW_TOKENS = add(integer("generation", "maxNewTokens", "32",
             "Most tokens generated per sequence.", 1, 1 << 20));

@@ -103,7 +103,7 @@ final class CsdKvCache implements KvCache {
         this.pageBytes = 4L * pageTokens * headDim;
         this.xSlot = assignXSlots(slots, xcacheFraction);
         this.sequences = new SequenceLayer[layers][slots];
-        this.hostScratch = ThreadLocal.withInitial(() -> new HostScratch(new GroupAttention(host.kernels(), group, headDim)));
+        this.hostScratch = ThreadLocal.withInitial(() -> new HostScratch(new GroupPartials(group, headDim)));
     }
 
     /** Spreads the X-cache slots evenly: slot s keeps X when ⌊(s+1)·α⌋ > ⌊s·α⌋. */
@@ -190,11 +190,10 @@ final class CsdKvCache implements KvCache {
 
         /** Copies one token's key and value (f32) into the page buffer as fp16. */
         void bufferToken(float[] k, int kOffset, float[] v, int vOffset) {
-            int half = pageTokens * headDim;
-            int at = buffered * headDim;
+            int at = buffered * 2 * headDim;
             for (int i = 0; i < headDim; i++) {
                 buffer[at + i] = Float.floatToFloat16(k[kOffset + i]);
-                buffer[half + at + i] = Float.floatToFloat16(v[vOffset + i]);
+                buffer[at + headDim + i] = Float.floatToFloat16(v[vOffset + i]);
             }
             buffered++;
             traffic.changeWritebackBuffered(4L * headDim);
@@ -271,10 +270,10 @@ final class CsdKvCache implements KvCache {
 
     /** A host thread's attention state and read buffer. */
     private static final class HostScratch {
-        final GroupAttention attention;
+        final GroupPartials attention;
         short[] pages = new short[0];
 
-        HostScratch(GroupAttention attention) {
+        HostScratch(GroupPartials attention) {
             this.attention = attention;
         }
     }
@@ -321,19 +320,17 @@ final class CsdKvCache implements KvCache {
     /** Full pages go to the devices in one sequential write per region; the rest waits in the buffer. */
     private void writePromptPages(SequenceLayer s, FloatMatrix keys, FloatMatrix values, int tokens) {
         int fullPages = tokens / pageTokens;
-        int half = pageTokens * headDim;
         for (int h = 0; h < kvHeads; h++) {
             RegionState r = s.regions[h];
             if (fullPages > 0) {
-                short[] image = new short[fullPages * 2 * half];
+                short[] image = new short[fullPages * pageTokens * 2 * headDim];
                 for (int t = 0; t < fullPages * pageTokens; t++) {
-                    int page = t / pageTokens;
-                    int at = page * 2 * half + (t % pageTokens) * headDim;
+                    int at = t * 2 * headDim;
                     int src = keys.offset(t) + h * headDim;
                     int vsrc = values.offset(t) + h * headDim;
                     for (int i = 0; i < headDim; i++) {
                         image[at + i] = Float.floatToFloat16(keys.data()[src + i]);
-                        image[at + half + i] = Float.floatToFloat16(values.data()[vsrc + i]);
+                        image[at + headDim + i] = Float.floatToFloat16(values.data()[vsrc + i]);
                     }
                 }
                 traffic.changeWritebackBuffered(fullPages * pageBytes);
@@ -507,7 +504,7 @@ final class CsdKvCache implements KvCache {
         boolean readBack = placement == CsdKvCacheFactory.Placement.STORAGE;
         host.parallelFor(n * kvHeads, readBack ? 1 : 8, (from, to) -> {
             HostScratch scratch = hostScratch.get();
-            GroupAttention attention = scratch.attention;
+            GroupPartials attention = scratch.attention;
             for (int task = from; task < to; task++) {
                 int i = task / kvHeads;
                 int h = task % kvHeads;
@@ -521,9 +518,9 @@ final class CsdKvCache implements KvCache {
                     readBackAndAttend(r, snap.durablePages(), scratch);
                 }
                 for (InflightPages p : snap.inflight()) {
-                    attention.addPages(p.image(), 0, p.pages(), pageTokens);
+                    attention.addPageTokens(MemorySegment.ofArray(p.image()), 0, p.pages() * pageTokens);
                 }
-                attention.addPartialPage(r.buffer, 0, r.buffered, pageTokens);
+                attention.addPageTokens(MemorySegment.ofArray(r.buffer), 0, r.buffered);
                 for (int g = 0; g < group; g++) {
                     int head = h * group + g;
                     lse[i * heads + head] = attention.finish(g, out.data(), out.offset(i) + head * headDim);
@@ -545,7 +542,7 @@ final class CsdKvCache implements KvCache {
             IoReport report = device.readPages(r.region, p, count, MemorySegment.ofArray(scratch.pages));
             traffic.addDeviceReadBytes(report.bytesRead());
             traffic.addLinkBytes(count * pageBytes);
-            scratch.attention.addPages(scratch.pages, 0, count, pageTokens);
+            scratch.attention.addPageTokens(MemorySegment.ofArray(scratch.pages), 0, count * pageTokens);
         }
     }
 
@@ -574,11 +571,11 @@ final class CsdKvCache implements KvCache {
         float[] k = recomputeK;
         float[] v = recomputeV;
         host.parallelFor(kvHeads, 1, (from, to) -> {
-            GroupAttention attention = hostScratch.get().attention;
+            GroupPartials attention = hostScratch.get().attention;
             for (int h = from; h < to; h++) {
                 attention.begin(queries.data(), queries.offset(row) + h * group * headDim);
-                attention.addRows(k, h * headDim, kvDim, v, h * headDim, kvDim, earlier);
-                attention.addRows(keys.data(), keys.offset(row) + h * headDim, kvDim, values.data(),
+                attention.addRows(k, h * headDim, v, h * headDim, kvDim, earlier);
+                attention.addRows(keys.data(), keys.offset(row) + h * headDim, values.data(),
                         values.offset(row) + h * headDim, kvDim, 1);
                 for (int g = 0; g < group; g++) {
                     int head = h * group + g;
@@ -658,10 +655,11 @@ final class CsdKvCache implements KvCache {
         }
     }
 
+    /** Records the cache's first failure and returns it: later errors are consequences of that one. */
     private CsdException recordFailure(Throwable error) {
         CsdException e = error instanceof CsdException c ? c : unwrap(error);
         failure.compareAndSet(null, e);
-        return e;
+        return failure.get();
     }
 
     private static CsdException unwrap(Throwable error) {

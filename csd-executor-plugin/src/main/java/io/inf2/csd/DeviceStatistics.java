@@ -10,19 +10,21 @@ package io.inf2.csd;
  * @param pagesWritten     KV pages appended
  * @param attentionCalls   attention batches served
  * @param attentionTasks   (region, query group) tasks in those batches
- * @param busyNanos        time the device's compute threads spent serving requests, summed over threads
+ * @param busyNanos        time the device's threads spent serving requests (I/O included), summed over threads
+ * @param ioNanos          of that, time spent waiting for media reads and writes
  * @param liveRegions      regions allocated and not yet freed
  * @param allocatedBytes   space reserved for live regions
  */
 public record DeviceStatistics(String name, String location, boolean directIo, long bytesRead, long bytesWritten,
-                               long pagesWritten, long attentionCalls, long attentionTasks, long busyNanos,
+                               long pagesWritten, long attentionCalls, long attentionTasks, long busyNanos, long ioNanos,
                                long liveRegions, long allocatedBytes, DeviceHealth health) {
 
     /** One line for logs and results. */
     public String describe() {
-        return String.format("%s (%s, %s): read %.1f MiB, wrote %.1f MiB, %d pages, %d attention calls, busy %.2f s, %s",
+        return String.format("%s (%s, %s): read %.1f MiB, wrote %.1f MiB, %d pages, %d attention calls, busy %.2f s"
+                        + " (%.2f s waiting for I/O), %s",
                 name, location, directIo ? "direct I/O" : "buffered I/O (O_DIRECT refused)", bytesRead / 1048576.0,
-                bytesWritten / 1048576.0, pagesWritten, attentionCalls, busyNanos / 1e9,
+                bytesWritten / 1048576.0, pagesWritten, attentionCalls, busyNanos / 1e9, ioNanos / 1e9,
                 health.ok() ? "ok" : "FAILED: " + health.reason());
     }
 }

@@ -1,6 +1,5 @@
 package io.inf2.csd;
 
-import io.inf2.compute.cpu.CpuKernels;
 import io.inf2.nativeio.LibC;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -73,7 +72,6 @@ public final class EmulatedCsd implements ComputationalStorageDevice {
     /** Single thread: appends and frees of a region are applied in submission order. */
     private final ExecutorService writer;
     private final LibC.AlignedBuffer writeBuffer;
-    private final CpuKernels kernels = CpuKernels.fastest();
     private final ConcurrentLinkedQueue<Scratch> scratches = new ConcurrentLinkedQueue<>();
     private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(this::newScratch);
 
@@ -87,6 +85,7 @@ public final class EmulatedCsd implements ComputationalStorageDevice {
     private final LongAdder attentionCalls = new LongAdder();
     private final LongAdder attentionTasks = new LongAdder();
     private final LongAdder busyNanos = new LongAdder();
+    private final LongAdder ioNanos = new LongAdder();
     private final AtomicLong liveRegions = new AtomicLong();
     private final AtomicLong allocatedBytes = new AtomicLong();
     private final AtomicReference<DeviceHealth> health = new AtomicReference<>(DeviceHealth.OK);
@@ -390,15 +389,19 @@ public final class EmulatedCsd implements ComputationalStorageDevice {
             int head = (int) (pos - blockStart);
             long chunk = Math.min(length - done, MAX_IO_BYTES - head);
             long ioBytes = DirectFile.alignUp(head + chunk);
+            long t0 = System.nanoTime();
             if (head > 0) {
                 file.readFully(buffer.asSlice(0, DirectFile.ALIGNMENT), blockStart);
                 read += DirectFile.ALIGNMENT;
             }
+            long t1 = System.nanoTime();
             MemorySegment.copy(source, done, buffer, head, chunk);
             if (head + chunk < ioBytes) {
                 buffer.asSlice(head + chunk, ioBytes - head - chunk).fill((byte) 0);
             }
+            long t2 = System.nanoTime();
             file.writeFully(buffer.asSlice(0, ioBytes), blockStart);
+            ioNanos.add(t1 - t0 + System.nanoTime() - t2);
             written += ioBytes;
             done += chunk;
         }
@@ -482,15 +485,16 @@ public final class EmulatedCsd implements ComputationalStorageDevice {
         RegionSpec spec = r.spec;
         int pages = batch.pages(task);
         String what = "attention over region " + spec + " pages 0.." + (pages - 1);
-        checkUsable(what);
+        checkRunning(what);
         Scratch s = scratch.get();
-        GroupAttention attention = s.attention(batch.groupSize(), spec.headDim());
+        GroupPartials attention = s.attention(batch.groupSize(), spec.headDim());
         int group = batch.groupSize();
         int width = group * spec.headDim();
         attention.beginHalf(batch.queries(), task * width);
         long read;
         try {
-            read = streamPages(r, 0, pages, s, (buffer, offset, count) -> attention.addPages(buffer, offset, count, spec.pageTokens()));
+            read = streamPages(r, 0, pages, s,
+                    (buffer, offset, count) -> attention.addPageTokens(buffer, offset / 2, count * spec.pageTokens()));
         } catch (IOException e) {
             throw fail(what, e);
         }
@@ -523,7 +527,9 @@ public final class EmulatedCsd implements ComputationalStorageDevice {
             long start = r.offset + p * pageBytes;
             long blockStart = DirectFile.alignDown(start);
             long ioBytes = DirectFile.alignUp(start + n * pageBytes) - blockStart;
+            long t0 = System.nanoTime();
             file.readFully(buffer.asSlice(0, ioBytes), blockStart);
+            ioNanos.add(System.nanoTime() - t0);
             read += ioBytes;
             sink.accept(buffer, start - blockStart, n);
         }
@@ -615,17 +621,22 @@ public final class EmulatedCsd implements ComputationalStorageDevice {
 
     /** Throws if the device cannot serve {@code operation}: closed, failed, or its cache file vanished. */
     private void checkUsable(String operation) {
+        checkRunning(operation);
+        // An open descriptor keeps working on an unlinked file, so a vanished directory must be looked for.
+        if (!Files.exists(dataPath)) {
+            throw fail(operation, new IOException("the device's cache file " + dataPath
+                    + " no longer exists (device directory removed or unmounted)"));
+        }
+    }
+
+    /** The cheap part of {@link #checkUsable}, for each task of a batch that was checked as a whole. */
+    private void checkRunning(String operation) {
         if (closed) {
             throw new CsdException(name + ": " + operation + ": the device is closed");
         }
         DeviceHealth h = health.get();
         if (!h.ok()) {
             throw new CsdException(name + " (" + directory + "): " + operation + " refused: the device failed earlier: " + h.reason());
-        }
-        // An open descriptor keeps working on an unlinked file, so a vanished directory must be looked for.
-        if (!Files.exists(dataPath)) {
-            throw fail(operation, new IOException("the device's cache file " + dataPath
-                    + " no longer exists (device directory removed or unmounted)"));
         }
     }
 
@@ -641,7 +652,7 @@ public final class EmulatedCsd implements ComputationalStorageDevice {
     @Override
     public DeviceStatistics statistics() {
         return new DeviceStatistics(name, directory.toString(), file.direct(), bytesRead.sum(), bytesWritten.sum(),
-                pagesWritten.sum(), attentionCalls.sum(), attentionTasks.sum(), busyNanos.sum(), liveRegions.get(),
+                pagesWritten.sum(), attentionCalls.sum(), attentionTasks.sum(), busyNanos.sum(), ioNanos.sum(), liveRegions.get(),
                 allocatedBytes.get(), health.get());
     }
 
@@ -702,7 +713,7 @@ public final class EmulatedCsd implements ComputationalStorageDevice {
     /** A thread's aligned read buffer and attention state, freed when the device closes. */
     private final class Scratch {
         private LibC.AlignedBuffer buffer;
-        private GroupAttention attention;
+        private GroupPartials attention;
 
         MemorySegment buffer(long bytes) {
             long size = DirectFile.alignUp(bytes);
@@ -715,9 +726,9 @@ public final class EmulatedCsd implements ComputationalStorageDevice {
             return buffer.segment();
         }
 
-        GroupAttention attention(int groupSize, int headDim) {
-            if (attention == null || attention.groupSize() != groupSize || attention.headDim() != headDim) {
-                attention = new GroupAttention(kernels, groupSize, headDim);
+        GroupPartials attention(int groupSize, int headDim) {
+            if (attention == null || attention.group() != groupSize || attention.headDim() != headDim) {
+                attention = new GroupPartials(groupSize, headDim);
             }
             return attention;
         }

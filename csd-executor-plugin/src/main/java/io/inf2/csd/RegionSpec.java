@@ -2,8 +2,9 @@ package io.inf2.csd;
 
 /**
  * What a KV region holds: the cache of one KV head of one sequence in one layer, as pages of
- * {@code pageTokens} tokens. A page is the keys of its tokens followed by their values, fp16
- * little-endian: {@code [K: pageTokens × headDim][V: pageTokens × headDim]}.
+ * {@code pageTokens} tokens. A page holds, token after token, the token's key then its value, fp16
+ * little-endian: {@code [k₀ v₀ k₁ v₁ ...]}, each {@code headDim} values. So consecutive pages are one
+ * uniform run of rows, and a read of several pages is attended in one pass.
  *
  * @param sequence      the engine's identifier of the sequence (its slot); used in messages only
  * @param capacityPages pages the region can hold; appends beyond it are refused

@@ -2,6 +2,7 @@ package io.inf2.engine;
 
 import io.inf2.compute.ComputeBackend;
 import io.inf2.compute.cpu.CpuBackend;
+import io.inf2.compute.cuda.CudaBackend;
 import java.util.logging.Logger;
 
 /** Chooses the compute backend named in the options. */
@@ -11,16 +12,26 @@ final class Backends {
     private Backends() {
     }
 
-    /** "cpu" gives {@code host}; "cuda" a GPU backend or an error saying why none is available; "auto" the GPU when present. */
-    static ComputeBackend select(String name, CpuBackend host) {
-        return switch (name) {
+    /** "cpu" gives {@code host}; "cuda" the GPU or an error saying why there is none; "auto" the GPU when one is usable. */
+    static ComputeBackend select(EngineOptions options, CpuBackend host) {
+        return switch (options.backend()) {
             case "cpu" -> host;
-            case "cuda" -> throw new IllegalArgumentException("backend=cuda: this build has no CUDA backend yet");
+            case "cuda" -> {
+                CudaBackend.Availability a = CudaBackend.availability(options.cuda().libraryPath());
+                if (!a.available()) {
+                    throw new IllegalArgumentException("backend=cuda: " + a.reason());
+                }
+                yield CudaBackend.open(options.cuda());
+            }
             case "auto" -> {
-                LOG.info("backend=auto: using the CPU (no CUDA backend in this build)");
+                CudaBackend.Availability a = CudaBackend.availability(options.cuda().libraryPath());
+                if (a.available()) {
+                    yield CudaBackend.open(options.cuda());
+                }
+                LOG.info("backend=auto: using the CPU (" + a.reason() + ")");
                 yield host;
             }
-            default -> throw new IllegalArgumentException("unknown backend " + name + " (cpu, cuda, auto)");
+            default -> throw new IllegalArgumentException("unknown backend " + options.backend() + " (cpu, cuda, auto)");
         };
     }
 }

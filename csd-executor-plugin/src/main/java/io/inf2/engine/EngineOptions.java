@@ -1,5 +1,7 @@
 package io.inf2.engine;
 
+import io.inf2.compute.cuda.CudaBackend;
+import io.inf2.compute.cuda.CudaSettings;
 import io.inf2.config.Inf2Config;
 import io.inf2.config.Settings;
 import java.nio.file.Path;
@@ -18,10 +20,13 @@ import java.util.List;
  * @param writebackTokens delayed-writeback page size in tokens
  * @param xcacheFraction fraction of sequences kept as X; NaN means choose automatically
  * @param csdThreads     near-storage compute threads per emulated device
+ * @param gpuBatchSize   sequences per GPU batch of the block schedule; 0 means the whole engine batch
+ * @param weights        "memory" (used where mapped) or "storage" (streamed per layer with direct I/O)
+ * @param cuda           how to open the cuda backend when it is chosen
  */
 public record EngineOptions(Path model, String backend, int threads, int batchSize, SamplingParams defaults,
                             String kvCache, List<Path> csdDirectories, int writebackTokens, double xcacheFraction,
-                            int csdThreads) {
+                            int csdThreads, int gpuBatchSize, String weights, CudaBackend.Options cuda) {
 
     public EngineOptions {
         csdDirectories = List.copyOf(csdDirectories);
@@ -40,11 +45,18 @@ public record EngineOptions(Path model, String backend, int threads, int batchSi
                 c.get(Settings.STOP_TOKEN_IDS));
         return new EngineOptions(Path.of(c.get(Settings.MODEL)), c.get(Settings.BACKEND), threads, c.get(Settings.BATCH_SIZE),
                 defaults, c.get(Settings.KV_CACHE), c.get(Settings.CSD), c.get(Settings.WRITEBACK_TOKENS),
-                c.get(Settings.XCACHE_FRACTION), c.get(Settings.CSD_THREADS));
+                c.get(Settings.XCACHE_FRACTION), c.get(Settings.CSD_THREADS), c.get(Settings.GPU_BATCH_SIZE),
+                c.get(Settings.WEIGHTS), CudaSettings.options(c.get(Settings.CUDA_LIBRARY_PATH), c.get(Settings.CUDA_DEVICE),
+                c.get(Settings.CUDA_KERNEL_CACHE)));
+    }
+
+    /** Sequences per GPU batch: the whole engine batch unless set smaller. */
+    public int effectiveGpuBatchSize() {
+        return gpuBatchSize == 0 ? batchSize : Math.min(gpuBatchSize, batchSize);
     }
 
     public EngineOptions withModel(Path dir) {
         return new EngineOptions(dir, backend, threads, batchSize, defaults, kvCache, csdDirectories, writebackTokens,
-                xcacheFraction, csdThreads);
+                xcacheFraction, csdThreads, gpuBatchSize, weights, cuda);
     }
 }

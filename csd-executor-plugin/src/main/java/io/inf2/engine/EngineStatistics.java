@@ -5,10 +5,11 @@ import io.inf2.kv.KvTraffic;
 /**
  * Cumulative counters of an engine since it was opened.
  *
+ * @param weightBytesRead bytes of layer weights read from storage (weights=storage)
  * @param kv where KV-cache bytes went (interconnect, inside devices, writeback, X-cache)
  */
 public record EngineStatistics(long requests, long failedRequests, long promptTokens, long generatedTokens,
-                               long prefillNanos, long decodeNanos, KvTraffic.Snapshot kv) {
+                               long prefillNanos, long decodeNanos, long weightBytesRead, KvTraffic.Snapshot kv) {
 
     /** Generated tokens per second of prefill plus decode time. */
     public double tokensPerSecond() {

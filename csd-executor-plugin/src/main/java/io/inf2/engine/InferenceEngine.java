@@ -36,6 +36,9 @@ public final class InferenceEngine implements AutoCloseable {
     private final ComputeBackend backend;
     private final KvCacheFactory kvFactory;
     private final Transformer transformer;
+    private final WeightStore weightStore;
+    /** Serialises batches when the weight store streams (its buffers follow one schedule). */
+    private final java.util.concurrent.locks.ReentrantLock scheduleLock = new java.util.concurrent.locks.ReentrantLock();
     private final Deque<AutoCloseable> owned = new ArrayDeque<>();
     private final KvTraffic traffic = new KvTraffic();
     private final Set<Integer> eosIds;
@@ -64,7 +67,7 @@ public final class InferenceEngine implements AutoCloseable {
                 tokenizer = HfTokenizer.load(options.model());
             }
             host = new CpuBackend(options.threads());
-            backend = Backends.select(options.backend(), host);
+            backend = Backends.select(options, host);
         } catch (RuntimeException e) {
             Deque<AutoCloseable> opened = new ArrayDeque<>();
             opened.push(checkpoint);
@@ -108,9 +111,12 @@ public final class InferenceEngine implements AutoCloseable {
             owned.push(backend);
         }
         try {
+            ModelWeights weights = ModelWeights.bind(config, checkpoint);
+            WeightStore store = weightStore(options, weights, checkpoint);
+            owned.push(store);
             KvCacheFactory kv = kvFactoryOpener.apply(host);
             owned.push(kv);
-            return new InferenceEngine(options, config, ModelWeights.bind(config, checkpoint), tokenizer, backend, kv, owned);
+            return new InferenceEngine(options, config, weights, store, tokenizer, backend, kv, owned);
         } catch (RuntimeException e) {
             closeAll(owned, e);
             throw e;
@@ -122,15 +128,31 @@ public final class InferenceEngine implements AutoCloseable {
         return MemoryKvCache::factory;
     }
 
-    private InferenceEngine(EngineOptions options, ModelConfig config, ModelWeights weights, Tokenizer tokenizer,
-                            ComputeBackend backend, KvCacheFactory kvFactory, Deque<AutoCloseable> owned) {
+    private static WeightStore weightStore(EngineOptions options, ModelWeights weights, Checkpoint checkpoint) {
+        return switch (options.weights()) {
+            case "memory" -> new ResidentWeights(weights);
+            case "storage" -> {
+                if (!(checkpoint instanceof SafetensorsCheckpoint files)) {
+                    throw new IllegalArgumentException("weights=storage streams layers from safetensors files; "
+                            + checkpoint.location() + " is not on disk");
+                }
+                yield new StreamedWeights(weights, files);
+            }
+            default -> throw new IllegalArgumentException("unknown weights placement " + options.weights() + " (memory, storage)");
+        };
+    }
+
+    private InferenceEngine(EngineOptions options, ModelConfig config, ModelWeights weights, WeightStore store,
+                            Tokenizer tokenizer, ComputeBackend backend, KvCacheFactory kvFactory,
+                            Deque<AutoCloseable> owned) {
         this.options = options;
         this.config = config;
         this.tokenizer = tokenizer;
         this.backend = backend;
         this.kvFactory = kvFactory;
         this.owned.addAll(owned);
-        this.transformer = new Transformer(weights, backend);
+        this.weightStore = store;
+        this.transformer = new Transformer(weights, store, backend);
         this.eosIds = new HashSet<>(config.eosTokenIds());
         List<String> served = new ArrayList<>();
         served.add(backend.description());
@@ -160,7 +182,16 @@ public final class InferenceEngine implements AutoCloseable {
         long tokens = 0;
         for (int from = 0; from < valid.size(); from += options.batchSize()) {
             List<Sequence> batch = valid.subList(from, Math.min(valid.size(), from + options.batchSize()));
-            runBatch(batch, progress, done, requests.size(), tokens, start);
+            if (weightStore.concurrent()) {
+                runBatch(batch, progress, done, requests.size(), tokens, start);
+            } else {
+                scheduleLock.lock();
+                try {
+                    runBatch(batch, progress, done, requests.size(), tokens, start);
+                } finally {
+                    scheduleLock.unlock();
+                }
+            }
             for (Sequence s : batch) {
                 results[s.index] = s.result();
                 tokens += s.generated.size();
@@ -244,7 +275,8 @@ public final class InferenceEngine implements AutoCloseable {
                     positions[i] = s.prompt.length + s.generated.size() - 1;
                 }
                 long d0 = System.nanoTime();
-                float[] stepLogits = transformer.decode(stepSlots, tokenIds, positions, cache).data();
+                float[] stepLogits = transformer.decode(stepSlots, tokenIds, positions, cache,
+                        options.effectiveGpuBatchSize()).data();
                 long step = System.nanoTime() - d0;
                 decodeNanos.addAndGet(step);
                 List<Sequence> still = new ArrayList<>(m);
@@ -326,7 +358,7 @@ public final class InferenceEngine implements AutoCloseable {
 
     public EngineStatistics statistics() {
         return new EngineStatistics(requests.sum(), failedRequests.sum(), promptTokens.sum(), generatedTokens.sum(),
-                prefillNanos.get(), decodeNanos.get(), traffic.snapshot());
+                prefillNanos.get(), decodeNanos.get(), weightStore.bytesRead(), traffic.snapshot());
     }
 
     /** Names of the devices serving this engine (backend first). */
@@ -337,7 +369,8 @@ public final class InferenceEngine implements AutoCloseable {
     /** Backend, placement and devices in one line. */
     public String describe() {
         return config.architecture().modelType() + " " + config.layers() + " layers, hidden " + config.hidden()
-                + " on " + backend.description() + "; " + kvFactory.describe();
+                + " on " + backend.description() + "; " + weightStore.describe() + "; gpu batch "
+                + options.effectiveGpuBatchSize() + " of " + options.batchSize() + "; " + kvFactory.describe();
     }
 
     @Override

@@ -19,14 +19,20 @@ import io.inf2.tensor.FloatMatrix;
 final class Transformer {
     private final ModelConfig config;
     private final ModelWeights weights;
+    private final WeightStore store;
     private final ComputeBackend backend;
     private final RotaryTable rotary;
     private final boolean llama;
     private final float normEps;
 
     Transformer(ModelWeights weights, ComputeBackend backend) {
+        this(weights, new ResidentWeights(weights), backend);
+    }
+
+    Transformer(ModelWeights weights, WeightStore store, ComputeBackend backend) {
         this.config = weights.config();
         this.weights = weights;
+        this.store = store;
         this.backend = backend;
         this.llama = config.architecture() == Architecture.LLAMA;
         this.rotary = llama ? RotaryTable.forModel(config) : null;
@@ -61,7 +67,7 @@ final class Transformer {
         }
         Activations x = embed(tokens, positions);
         for (int layer = 0; layer < config.layers(); layer++) {
-            LayerWeights w = weights.layers().get(layer);
+            LayerWeights w = enterLayer(layer);
             int l = layer;
             attentionBlock(x, w, positions, (n, q, k, v, attnOut) -> {
                 backend.causalAttention(q, k, v, starts, lengths, config.heads(), config.kvHeads(), config.headDim(), attnOut);
@@ -75,6 +81,7 @@ final class Transformer {
                 }
             });
             mlpBlock(x, w);
+            store.release(layer);
         }
         int[] last = new int[prompts.length];
         for (int s = 0; s < prompts.length; s++) {
@@ -88,34 +95,69 @@ final class Transformer {
     }
 
     /**
-     * One decode step: token {@code tokens[i]} of sequence {@code slots[i]} at {@code positions[i]}.
+     * One decode step in the block schedule: token {@code tokens[i]} of sequence {@code slots[i]} at
+     * {@code positions[i]}. The rows are split into GPU batches of {@code gpuBatchSize}; for each layer
+     * its weights are acquired once (the next layer's prefetch starting meanwhile) and used by every
+     * GPU batch before moving on: FlexGen's zig-zag order.
      *
      * @return logits, [slots.length, vocab]
      */
-    FloatMatrix decode(int[] slots, int[] tokens, int[] positions, KvCache cache) {
-        Activations x = embed(tokens, positions);
-        for (int layer = 0; layer < config.layers(); layer++) {
-            LayerWeights w = weights.layers().get(layer);
-            int l = layer;
-            attentionBlock(x, w, positions, (n, q, k, v, attnOut) -> {
-                FloatMatrix out = new FloatMatrix(slots.length, config.qDim());
-                cache.appendAndAttend(l, slots, backend.download(q), backend.download(k), backend.download(v),
-                        backend.download(n), out);
-                try (Activations uploaded = backend.upload(out)) {
-                    copy(uploaded, attnOut);
-                }
-            });
-            mlpBlock(x, w);
+    FloatMatrix decode(int[] slots, int[] tokens, int[] positions, KvCache cache, int gpuBatchSize) {
+        int rows = slots.length;
+        int batches = (rows + gpuBatchSize - 1) / gpuBatchSize;
+        Activations[] xs = new Activations[batches];
+        int[][] batchSlots = new int[batches][];
+        int[][] batchPositions = new int[batches][];
+        for (int b = 0; b < batches; b++) {
+            int from = b * gpuBatchSize;
+            int to = Math.min(rows, from + gpuBatchSize);
+            batchSlots[b] = java.util.Arrays.copyOfRange(slots, from, to);
+            batchPositions[b] = java.util.Arrays.copyOfRange(positions, from, to);
+            xs[b] = embed(java.util.Arrays.copyOfRange(tokens, from, to), batchPositions[b]);
         }
-        FloatMatrix logits = logits(x);
-        x.close();
+        for (int layer = 0; layer < config.layers(); layer++) {
+            LayerWeights w = enterLayer(layer);
+            int l = layer;
+            for (int b = 0; b < batches; b++) {
+                int[] bs = batchSlots[b];
+                attentionBlock(xs[b], w, batchPositions[b], (n, q, k, v, attnOut) -> {
+                    FloatMatrix out = new FloatMatrix(bs.length, config.qDim());
+                    cache.appendAndAttend(l, bs, backend.download(q), backend.download(k), backend.download(v),
+                            backend.download(n), out);
+                    try (Activations uploaded = backend.upload(out)) {
+                        copy(uploaded, attnOut);
+                    }
+                });
+                mlpBlock(xs[b], w);
+            }
+            store.release(layer);
+        }
+        FloatMatrix logits = new FloatMatrix(rows, config.vocabSize());
+        for (int b = 0; b < batches; b++) {
+            FloatMatrix part = logits(xs[b]);
+            System.arraycopy(part.data(), 0, logits.data(), b * gpuBatchSize * config.vocabSize(),
+                    part.rows() * config.vocabSize());
+            xs[b].close();
+        }
         return logits;
+    }
+
+    /** One decode step with all rows in one GPU batch. */
+    FloatMatrix decode(int[] slots, int[] tokens, int[] positions, KvCache cache) {
+        return decode(slots, tokens, positions, cache, Math.max(1, slots.length));
+    }
+
+    /** Waits for a layer's weights and starts bringing in the next (after the last, the first of the next step). */
+    private LayerWeights enterLayer(int layer) {
+        LayerWeights w = store.acquire(layer);
+        store.prefetch((layer + 1) % config.layers());
+        return w;
     }
 
     /** Recomputes K and V from a layer's normalized input, for the X-cache. */
     KvProjector projector() {
         return (layer, layerInput, firstPosition, keysOut, valuesOut) -> {
-            LayerWeights w = weights.layers().get(layer);
+            LayerWeights w = store.acquire(layer);
             int rows = layerInput.rows();
             int[] positions = new int[rows];
             for (int i = 0; i < rows; i++) {

@@ -21,8 +21,13 @@ final class TestModels {
 
     record Model(ModelConfig config, Checkpoint checkpoint) implements AutoCloseable {
         InferenceEngine engine(int batchSize) {
+            return engine(batchSize, 0);
+        }
+
+        /** An engine over this model's weights with the memory KV cache and the given block schedule. */
+        InferenceEngine engine(int batchSize, int gpuBatchSize) {
             EngineOptions options = new EngineOptions(Path.of("in-memory"), "cpu", 2, batchSize,
-                    SamplingParams.greedy(8), "memory", List.of(), 16, 0, 1);
+                    SamplingParams.greedy(8), "memory", List.of(), 16, 0, 1, gpuBatchSize, "memory", io.inf2.compute.cuda.CudaBackend.Options.defaults());
             CpuBackend cpu = new CpuBackend(2);
             return InferenceEngine.assemble(options, config, Checkpoint.borrowed(checkpoint), null, cpu, cpu,
                     InferenceEngine.memoryPlacement());
@@ -32,6 +37,12 @@ final class TestModels {
         public void close() {
             checkpoint.close();
         }
+    }
+
+    /** The same random weights as {@link #random}, written as safetensors under {@code dir}. */
+    static void writeSafetensors(String kind, long seed, Path dir) throws java.io.IOException {
+        ModelConfig c = random(kind, seed).config();
+        RandomWeights.of(c, WeightScale.PEAKED, seed, DType.F32).writeCheckpoint(dir, 1L << 40);
     }
 
     static Model random(String kind, long seed) {

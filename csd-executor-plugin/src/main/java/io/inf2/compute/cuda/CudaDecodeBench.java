@@ -1,0 +1,244 @@
+package io.inf2.compute.cuda;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.inf2.compute.Activations;
+import io.inf2.model.Architecture;
+import io.inf2.model.LayerWeights;
+import io.inf2.model.ModelConfig;
+import io.inf2.model.ModelWeights;
+import io.inf2.model.checkpoint.Checkpoint;
+import io.inf2.model.presets.ModelPreset;
+import io.inf2.model.presets.RandomWeights;
+import io.inf2.tensor.DType;
+import io.inf2.tensor.FloatMatrix;
+import io.inf2.tensor.Tensor;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * GPU decode throughput with every weight resident on the GPU: an OPT decoder step (pre-LN) built
+ * from the cuda backend's operations, KV cache in device memory (fp16), one token per sequence per
+ * step, greedy selection on the GPU. Each step ends by reading the chosen tokens back, as a decode
+ * loop must. The HBM bound of a step is (weight bytes + KV bytes read) over the device-to-device
+ * copy bandwidth measured in the same run (bytes read plus bytes written per second).
+ *
+ * <p>Usage: {@code CudaDecodeBench [--preset opt-6.7b] [--dtype F16] [--batches 1,16,64]
+ * [--context 512] [--steps 16] [--out result.json]}; JSON goes to stdout and to {@code --out}.
+ */
+public final class CudaDecodeBench {
+
+    private CudaDecodeBench() {
+    }
+
+    public static void main(String[] args) throws IOException {
+        String preset = "opt-6.7b";
+        DType dtype = DType.F16;
+        int[] batches = {1, 16, 64};
+        int context = 512;
+        int steps = 16;
+        Path out = null;
+        for (int i = 0; i < args.length; i++) {
+            String value = i + 1 < args.length ? args[i + 1] : null;
+            switch (args[i]) {
+                case "--preset" -> preset = value;
+                case "--dtype" -> dtype = DType.valueOf(value);
+                case "--batches" -> batches = Arrays.stream(value.split(",")).mapToInt(Integer::parseInt).toArray();
+                case "--context" -> context = Integer.parseInt(value);
+                case "--steps" -> steps = Integer.parseInt(value);
+                case "--out" -> out = Path.of(value);
+                default -> throw new IllegalArgumentException("unknown option " + args[i]
+                        + " (--preset, --dtype, --batches, --context, --steps, --out)");
+            }
+            i++;
+        }
+        ModelPreset model = ModelPreset.named(preset);
+        if (model.config().architecture() != Architecture.OPT || !model.config().preLayerNorm()
+                || model.config().wordEmbedDim() != model.config().hidden()) {
+            throw new IllegalArgumentException("CudaDecodeBench builds pre-LN OPT decoders without projections; "
+                    + preset + " is not one");
+        }
+        ObjectNode result = run(model, dtype, batches, context, steps);
+        ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+        String text = json.writeValueAsString(result);
+        System.out.println(text);
+        if (out != null) {
+            Files.writeString(out, text + "\n");
+        }
+    }
+
+    static ObjectNode run(ModelPreset preset, DType dtype, int[] batches, int context, int steps) {
+        ModelConfig config = preset.config();
+        ObjectNode result = new ObjectMapper().createObjectNode();
+        result.put("benchmark", "cuda-decode");
+        result.put("model", preset.name() + " shape, random " + dtype + " weights");
+        try (CudaBackend gpu = CudaBackend.open(CudaBackend.Options.defaults())) {
+            result.put("device", gpu.context().deviceName());
+            result.put("architecture", gpu.context().architecture());
+            double copyBandwidth = deviceCopyBandwidth(gpu.context());
+            result.put("deviceToDeviceCopyGBps", round(copyBandwidth / 1e9));
+            long started = System.nanoTime();
+            try (Checkpoint checkpoint = RandomWeights.of(preset, 7, dtype).inMemory()) {
+                result.put("hostWeightGenerationSeconds", round((System.nanoTime() - started) / 1e9));
+                ModelWeights weights = ModelWeights.bind(config, checkpoint);
+                long weightBytes = weights.byteSize();
+                result.put("weightBytes", weightBytes);
+                started = System.nanoTime();
+                gpu.weights().prefetch(allTensors(weights));
+                gpu.weights().awaitTransfers();
+                double uploadSeconds = (System.nanoTime() - started) / 1e9;
+                result.put("weightUploadGBps", round(gpu.weights().deviceBytes() / uploadSeconds / 1e9));
+                ArrayNode runs = result.putArray("results");
+                for (int batch : batches) {
+                    runs.add(decode(gpu, weights, batch, context, steps, copyBandwidth));
+                }
+            }
+        }
+        return result;
+    }
+
+    private static ObjectNode decode(CudaBackend gpu, ModelWeights weights, int batch, int context, int steps,
+                                     double copyBandwidth) {
+        ModelConfig c = weights.config();
+        int warmup = 2;
+        int capacity = context + warmup + steps;
+        List<CudaKvBlock> blocks = new ArrayList<>();
+        try {
+            int[] slotOfRow = new int[batch * context];
+            for (int i = 0; i < slotOfRow.length; i++) {
+                slotOfRow[i] = i / context;
+            }
+            SplittableRandom random = new SplittableRandom(batch);
+            FloatMatrix history = new FloatMatrix(batch * context, c.kvDim());
+            for (int i = 0; i < history.data().length; i++) {
+                history.data()[i] = (float) (random.nextDouble() * 2 - 1);
+            }
+            try (Activations h = gpu.upload(history)) {
+                for (int layer = 0; layer < c.layers(); layer++) {
+                    CudaKvBlock block = gpu.createKvBlock(batch, capacity, c.kvHeads(), c.headDim(), DType.F16);
+                    blocks.add(block);
+                    block.append(slotOfRow, h, h);
+                }
+            }
+            int[] slots = new int[batch];
+            int[] tokens = new int[batch];
+            for (int i = 0; i < batch; i++) {
+                slots[i] = i;
+                tokens[i] = random.nextInt(c.vocabSize());
+            }
+            long elapsed = 0;
+            for (int step = 0; step < warmup + steps; step++) {
+                long t0 = System.nanoTime();
+                tokens = step(gpu, weights, blocks, slots, tokens, context + step);
+                if (step >= warmup) {
+                    elapsed += System.nanoTime() - t0;
+                }
+            }
+            double stepSeconds = elapsed / 1e9 / steps;
+            double meanContext = context + warmup + (steps + 1) / 2.0;
+            long kvBytes = (long) (batch * meanContext * c.layers() * 2L * c.kvDim() * DType.F16.byteSize());
+            double boundSeconds = (weights.byteSize() + kvBytes) / copyBandwidth;
+            ObjectNode r = new ObjectMapper().createObjectNode();
+            r.put("batch", batch);
+            r.put("context", context);
+            r.put("steps", steps);
+            r.put("stepMs", round(stepSeconds * 1e3));
+            r.put("tokensPerSecond", round(batch / stepSeconds));
+            r.put("kvBytesReadPerStep", kvBytes);
+            r.put("hbmBoundMs", round(boundSeconds * 1e3));
+            r.put("fractionOfHbmBound", round(boundSeconds / stepSeconds));
+            return r;
+        } finally {
+            blocks.forEach(CudaKvBlock::close);
+        }
+    }
+
+    /** One decode step of a pre-LN OPT decoder; returns the greedy tokens. */
+    private static int[] step(CudaBackend gpu, ModelWeights w, List<CudaKvBlock> blocks, int[] slots, int[] tokens,
+                              int position) {
+        ModelConfig c = w.config();
+        int n = slots.length;
+        int[] positions = new int[n];
+        Arrays.fill(positions, position + ModelConfig.OPT_POSITION_OFFSET);
+        float eps = (float) c.normEps();
+        try (Activations x = gpu.allocate(n, c.hidden());
+             Activations normed = gpu.allocate(n, c.hidden());
+             Activations q = gpu.allocate(n, c.qDim());
+             Activations k = gpu.allocate(n, c.kvDim());
+             Activations v = gpu.allocate(n, c.kvDim());
+             Activations attention = gpu.allocate(n, c.qDim());
+             Activations lse = gpu.allocate(n, c.heads());
+             Activations projected = gpu.allocate(n, c.hidden());
+             Activations inner = gpu.allocate(n, c.intermediate());
+             Activations logits = gpu.allocate(n, c.vocabSize())) {
+            gpu.embed(tokens, w.tokenEmbedding(), x);
+            gpu.addEmbeddingRows(positions, w.positionEmbedding(), x);
+            for (int layer = 0; layer < c.layers(); layer++) {
+                LayerWeights l = w.layers().get(layer);
+                gpu.layerNorm(x, l.attnNormWeight(), l.attnNormBias(), eps, normed);
+                gpu.linear(normed, l.qWeight(), l.qBias(), q);
+                gpu.linear(normed, l.kWeight(), l.kBias(), k);
+                gpu.linear(normed, l.vWeight(), l.vBias(), v);
+                blocks.get(layer).append(slots, k, v);
+                gpu.decodeAttention(q, blocks.get(layer), slots, c.heads(), attention, lse);
+                gpu.linear(attention, l.oWeight(), l.oBias(), projected);
+                gpu.addInPlace(x, projected);
+                gpu.layerNorm(x, l.mlpNormWeight(), l.mlpNormBias(), eps, normed);
+                gpu.linear(normed, l.fc1Weight(), l.fc1Bias(), inner);
+                gpu.activate(inner, c.activation());
+                gpu.linear(inner, l.fc2Weight(), l.fc2Bias(), projected);
+                gpu.addInPlace(x, projected);
+            }
+            gpu.layerNorm(x, w.finalNormWeight(), w.finalNormBias(), eps, normed);
+            gpu.linear(normed, w.lmHead(), null, logits);
+            float[] zeros = new float[n];
+            float[] ones = new float[n];
+            Arrays.fill(ones, 1f);
+            return gpu.selectTokens(logits, zeros, new int[n], ones, zeros);
+        }
+    }
+
+    /** Device-to-device copy bandwidth, bytes read plus bytes written per second, over 1 GiB buffers. */
+    static double deviceCopyBandwidth(CudaContext context) {
+        long bytes = 1L << 30;
+        int repeats = 20;
+        context.makeCurrent();
+        try (DeviceBuffer a = context.allocate(bytes, "bandwidth source");
+             DeviceBuffer b = context.allocate(bytes, "bandwidth target");
+             CudaStream stream = context.createStream();
+             CudaEvent start = context.createEvent(true);
+             CudaEvent end = context.createEvent(true)) {
+            context.driver().memcpyDtoDAsync(b.address(), a.address(), bytes, stream.handle());
+            start.record(stream);
+            for (int i = 0; i < repeats; i++) {
+                context.driver().memcpyDtoDAsync(b.address(), a.address(), bytes, stream.handle());
+            }
+            end.record(stream);
+            end.synchronize();
+            double seconds = end.millisSince(start) / 1e3;
+            return 2.0 * bytes * repeats / seconds;
+        }
+    }
+
+    private static List<Tensor> allTensors(ModelWeights w) {
+        List<Tensor> all = new ArrayList<>(Arrays.asList(w.tokenEmbedding(), w.positionEmbedding(), w.finalNormWeight(),
+                w.finalNormBias(), w.lmHead()));
+        for (LayerWeights l : w.layers()) {
+            all.addAll(Arrays.asList(l.attnNormWeight(), l.attnNormBias(), l.qWeight(), l.qBias(), l.kWeight(), l.kBias(),
+                    l.vWeight(), l.vBias(), l.oWeight(), l.oBias(), l.mlpNormWeight(), l.mlpNormBias(), l.fc1Weight(),
+                    l.fc1Bias(), l.fcUpWeight(), l.fcUpBias(), l.fc2Weight(), l.fc2Bias()));
+        }
+        return all;
+    }
+
+    private static double round(double v) {
+        return Math.round(v * 1000) / 1000.0;
+    }
+}

@@ -1,0 +1,222 @@
+package io.inf2.compute.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import io.inf2.nativeio.CudaDriver;
+import io.inf2.tensor.DType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+
+/**
+ * Typed launchers for the NVRTC kernels in this package's resources. Arguments are device
+ * addresses (longs) and scalars; each method picks the launch shape its kernel expects and queues
+ * the launch on {@code stream}. Shapes are checked by the callers ({@link CudaBackend}).
+ */
+final class CudaKernels implements AutoCloseable {
+
+    static final int MAX_HEAD_DIM = 256;
+    static final int KEY_TILE = 32;
+    static final int PREFILL_WARPS = 8;
+    static final int DECODE_WARPS = 4;
+    static final int SELECT_THREADS = 1024;
+    private static final int THREADS = 256;
+    private static final int MAX_GRID_Y = 65535;
+
+    private final CudaContext context;
+    private final KernelModules modules;
+    private int prefillSharedLimitSet;
+
+    CudaKernels(CudaContext context, Path cacheDir) {
+        this.context = context;
+        this.modules = new KernelModules(context, cacheDir);
+    }
+
+    /** The element-type code the kernels use for a checkpoint type. */
+    static int code(DType t) {
+        return switch (t) {
+            case F32 -> 0;
+            case F16 -> 1;
+            case BF16 -> 2;
+            default -> throw new IllegalArgumentException("CUDA kernels read F32, F16 or BF16, not " + t);
+        };
+    }
+
+    /** Compiles (or loads from the disk cache) every module now rather than at first use. */
+    void loadAll() {
+        modules.function("elementwise", "embed_rows");
+        modules.function("norm", "layer_norm");
+        modules.function("attention", "causal_attention");
+        modules.function("sampling", "select_tokens");
+    }
+
+    void embedRows(CudaStream s, long out, long indices, int rows, long table, DType dtype, int cols, boolean accumulate) {
+        launch(s, "elementwise", "embed_rows", blocks(cols), Math.min(rows, MAX_GRID_Y), 1, THREADS, 0,
+                a -> a.ptr(out).ptr(indices).i32(rows).ptr(table).i32(code(dtype)).i32(cols).i32(accumulate ? 1 : 0));
+    }
+
+    void gatherRows(CudaStream s, long src, long rows, int n, int cols, long dst) {
+        launch(s, "elementwise", "gather_rows", blocks(cols), Math.min(n, MAX_GRID_Y), 1, THREADS, 0,
+                a -> a.ptr(src).ptr(rows).i32(n).i32(cols).ptr(dst));
+    }
+
+    void biasAdd(CudaStream s, long x, int rows, int cols, long bias, DType dtype) {
+        long n = (long) rows * cols;
+        launch(s, "elementwise", "bias_add", blocks(n), 1, 1, THREADS, 0,
+                a -> a.ptr(x).i64(rows).i32(cols).ptr(bias).i32(code(dtype)));
+    }
+
+    void addInPlace(CudaStream s, long acc, long x, long n) {
+        launch(s, "elementwise", "add_in_place", blocks(n), 1, 1, THREADS, 0, a -> a.ptr(acc).ptr(x).i64(n));
+    }
+
+    void activation(CudaStream s, String kernel, long x, long n) {
+        launch(s, "elementwise", kernel, blocks(n), 1, 1, THREADS, 0, a -> a.ptr(x).i64(n));
+    }
+
+    void siluMul(CudaStream s, long gate, long up, long n) {
+        launch(s, "elementwise", "silu_mul", blocks(n), 1, 1, THREADS, 0, a -> a.ptr(gate).ptr(up).i64(n));
+    }
+
+    void rotary(CudaStream s, long x, int rows, int heads, int headDim, long cos, long sin, long positions) {
+        long n = (long) rows * heads * (headDim / 2);
+        launch(s, "elementwise", "rotary", blocks(n), 1, 1, THREADS, 0,
+                a -> a.ptr(x).i32(rows).i32(heads).i32(headDim).ptr(cos).ptr(sin).ptr(positions));
+    }
+
+    void convertFromF32(CudaStream s, long in, long out, DType dtype, long n) {
+        launch(s, "elementwise", "convert_from_f32", blocks(n), 1, 1, THREADS, 0,
+                a -> a.ptr(in).ptr(out).i32(code(dtype)).i64(n));
+    }
+
+    void kvStore(CudaStream s, long kCache, long vCache, DType dtype, long slotStride, int kvDim, long keys, long values,
+                 long slots, long positions, int rows) {
+        launch(s, "elementwise", "kv_store", blocks((long) rows * kvDim), 1, 1, THREADS, 0,
+                a -> a.ptr(kCache).ptr(vCache).i32(code(dtype)).i64(slotStride).i32(kvDim).ptr(keys).ptr(values)
+                        .ptr(slots).ptr(positions).i32(rows));
+    }
+
+    void layerNorm(CudaStream s, long x, long out, int rows, int cols, long gamma, DType gammaType, long beta,
+                   DType betaType, float eps) {
+        launch(s, "norm", "layer_norm", Math.min(rows, 1 << 20), 1, 1, normThreads(cols), 0,
+                a -> a.ptr(x).ptr(out).i32(rows).i32(cols).ptr(gamma).i32(code(gammaType)).ptr(beta)
+                        .i32(betaType == null ? -1 : code(betaType)).f32(eps));
+    }
+
+    void rmsNorm(CudaStream s, long x, long out, int rows, int cols, long gamma, DType gammaType, float eps) {
+        launch(s, "norm", "rms_norm", Math.min(rows, 1 << 20), 1, 1, normThreads(cols), 0,
+                a -> a.ptr(x).ptr(out).i32(rows).i32(cols).ptr(gamma).i32(code(gammaType)).f32(eps));
+    }
+
+    void causalAttention(CudaStream s, long q, long k, long v, long out, long starts, long lengths, int sequences,
+                         int maxLength, int heads, int kvHeads, int headDim) {
+        int shared = (KEY_TILE * (headDim + 1) + KEY_TILE * headDim + PREFILL_WARPS * headDim) * Float.BYTES;
+        if (shared > 48 * 1024 && shared > prefillSharedLimitSet) {
+            // Above 48 KiB a kernel must opt in to more dynamic shared memory (head widths over 128).
+            context.driver().funcSetAttribute(modules.function("attention", "causal_attention"),
+                    CudaDriver.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, shared, "causal_attention");
+            prefillSharedLimitSet = shared;
+        }
+        float scale = (float) (1.0 / Math.sqrt(headDim));
+        launch(s, "attention", "causal_attention", (maxLength + PREFILL_WARPS - 1) / PREFILL_WARPS, heads, sequences,
+                PREFILL_WARPS * 32, shared,
+                a -> a.ptr(q).ptr(k).ptr(v).ptr(out).ptr(starts).ptr(lengths).i32(heads).i32(kvHeads).i32(headDim)
+                        .f32(scale));
+    }
+
+    void decodeAttention(CudaStream s, long q, long kCache, long vCache, DType cacheType, long slotStride, long slots,
+                         long lengths, int rows, int heads, int kvHeads, int headDim, int keysPerSplit, int splits,
+                         long partOut, long partLse) {
+        float scale = (float) (1.0 / Math.sqrt(headDim));
+        launch(s, "attention", "decode_attention", splits, heads, rows, DECODE_WARPS * 32, 0,
+                a -> a.ptr(q).ptr(kCache).ptr(vCache).i32(code(cacheType)).i64(slotStride).ptr(slots).ptr(lengths)
+                        .i32(rows).i32(heads).i32(kvHeads).i32(headDim).f32(scale).i32(keysPerSplit).ptr(partOut)
+                        .ptr(partLse));
+    }
+
+    void mergePartials(CudaStream s, long partOut, long partLse, int parts, int pairs, int headDim, long out, long lse) {
+        launch(s, "attention", "merge_partials", Math.min(pairs, 1 << 20), 1, 1, Math.min(THREADS, roundUpToWarp(headDim)), 0,
+                a -> a.ptr(partOut).ptr(partLse).i32(parts).i32(pairs).i32(headDim).ptr(out).ptr(lse));
+    }
+
+    void selectTokens(CudaStream s, long logits, int rows, int vocab, long temperature, long topK, long topP,
+                      long uniform, long tokens) {
+        launch(s, "sampling", "select_tokens", rows, 1, 1, SELECT_THREADS, 0,
+                a -> a.ptr(logits).i32(vocab).ptr(temperature).ptr(topK).ptr(topP).ptr(uniform).ptr(tokens));
+    }
+
+    private static int normThreads(int cols) {
+        return Math.min(1024, Math.max(32, roundUpToWarp(cols / 4)));
+    }
+
+    private static int roundUpToWarp(int n) {
+        return Math.max(32, (n + 31) / 32 * 32);
+    }
+
+    private static int blocks(long n) {
+        // Grid-stride kernels: a few waves of blocks cover any size.
+        return (int) Math.max(1, Math.min((n + THREADS - 1) / THREADS, 65536));
+    }
+
+    private void launch(CudaStream s, String module, String kernel, int gridX, int gridY, int gridZ, int threads,
+                        int shared, ArgumentWriter writer) {
+        MemorySegment function = modules.function(module, kernel);
+        try (Arena arena = Arena.ofConfined()) {
+            Arguments args = new Arguments(arena);
+            writer.write(args);
+            context.driver().launchKernel(function, gridX, gridY, gridZ, threads, 1, 1, shared, s.handle(),
+                    args.pointers(), kernel);
+        }
+    }
+
+    @FunctionalInterface
+    private interface ArgumentWriter {
+        void write(Arguments a);
+    }
+
+    /** A kernel's arguments as cuLaunchKernel takes them: an array of pointers to each value. */
+    private static final class Arguments {
+        private static final int MAX = 24;
+        private final Arena arena;
+        private final MemorySegment pointers;
+        private int count;
+
+        Arguments(Arena arena) {
+            this.arena = arena;
+            this.pointers = arena.allocate(ADDRESS, MAX);
+        }
+
+        private Arguments add(MemorySegment value) {
+            pointers.setAtIndex(ADDRESS, count++, value);
+            return this;
+        }
+
+        Arguments ptr(long deviceAddress) {
+            return add(arena.allocateFrom(JAVA_LONG, deviceAddress));
+        }
+
+        Arguments i64(long v) {
+            return add(arena.allocateFrom(JAVA_LONG, v));
+        }
+
+        Arguments i32(int v) {
+            return add(arena.allocateFrom(JAVA_INT, v));
+        }
+
+        Arguments f32(float v) {
+            return add(arena.allocateFrom(JAVA_FLOAT, v));
+        }
+
+        MemorySegment pointers() {
+            return pointers;
+        }
+    }
+
+    @Override
+    public void close() {
+        modules.close();
+    }
+}

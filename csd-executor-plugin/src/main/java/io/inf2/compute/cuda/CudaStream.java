@@ -1,0 +1,43 @@
+package io.inf2.compute.cuda;
+
+import java.lang.foreign.MemorySegment;
+
+/** A non-blocking CUDA stream with one owner. */
+public final class CudaStream implements AutoCloseable {
+    private final CudaContext context;
+    private final MemorySegment handle;
+    private boolean destroyed;
+
+    CudaStream(CudaContext context) {
+        this.context = context;
+        context.makeCurrent();
+        // Non-blocking: no implicit ordering with the legacy default stream that cuBLAS or another
+        // library might use.
+        this.handle = context.driver().streamCreate(io.inf2.nativeio.CudaDriver.CU_STREAM_NON_BLOCKING);
+    }
+
+    public MemorySegment handle() {
+        return handle;
+    }
+
+    /** Blocks until all work queued on this stream is done. */
+    public void synchronize() {
+        context.makeCurrent();
+        context.driver().streamSynchronize(handle);
+    }
+
+    /** Later work on this stream waits for {@code event}. */
+    public void waitFor(CudaEvent event) {
+        context.driver().streamWaitEvent(handle, event.handle());
+    }
+
+    @Override
+    public void close() {
+        if (!destroyed) {
+            destroyed = true;
+            context.makeCurrent();
+            context.driver().streamSynchronize(handle);
+            context.driver().streamDestroy(handle);
+        }
+    }
+}

@@ -1,0 +1,289 @@
+// Attention: causal prefill over packed sequences, split decode attention over a device KV cache
+// returning partial (output, log-sum-exp) pairs, and the exact merge of such partials.
+// Softmax statistics are fp32 throughout; query head h reads KV head h / (heads / kvHeads).
+
+#define MAX_HEAD_DIM 256
+#define DIMS_PER_LANE (MAX_HEAD_DIM / 32)
+#define KEY_TILE 32
+#define PREFILL_WARPS 8
+#define DECODE_WARPS 4
+#define KEYS_PER_WARP 4
+
+// One warp per query row, PREFILL_WARPS consecutive rows of one sequence and head per block; the
+// block stages tiles of KEY_TILE keys and values in shared memory, and each warp keeps an online
+// softmax (running max m, running sum l, unnormalised output acc) with lane j scoring key j of a
+// tile. Grid: (ceil(maxLength / PREFILL_WARPS), heads, sequences). Dynamic shared memory:
+// (KEY_TILE * (headDim + 1) + KEY_TILE * headDim + PREFILL_WARPS * headDim) floats.
+extern "C" __global__ void causal_attention(const float* q, const float* k, const float* v, float* out,
+                                            const int* starts, const int* lengths, int heads, int kvHeads,
+                                            int headDim, float scale) {
+    extern __shared__ float smem[];
+    int len = lengths[blockIdx.z];
+    int start = starts[blockIdx.z];
+    int head = blockIdx.y;
+    int q0 = blockIdx.x * PREFILL_WARPS;
+    if (q0 >= len) {
+        return;
+    }
+    int warp = threadIdx.x >> 5;
+    int lane = threadIdx.x & 31;
+    int kvHead = head / (heads / kvHeads);
+    i64 qStride = (i64) heads * headDim;
+    i64 kvStride = (i64) kvHeads * headDim;
+    int keyPitch = headDim + 1; // the pad keeps lanes reading different keys on different banks
+    float* ks = smem;
+    float* vs = ks + KEY_TILE * keyPitch;
+    float* qs = vs + KEY_TILE * headDim + warp * headDim;
+
+    int row = q0 + warp;
+    bool active = row < len;
+    for (int d = lane; d < headDim; d += 32) {
+        qs[d] = active ? q[(start + row) * qStride + (i64) head * headDim + d] * scale : 0.0f;
+    }
+    float m = NEG_INF;
+    float l = 0.0f;
+    float acc[DIMS_PER_LANE];
+#pragma unroll
+    for (int i = 0; i < DIMS_PER_LANE; i++) {
+        acc[i] = 0.0f;
+    }
+    int lastRow = min(q0 + PREFILL_WARPS, len) - 1;
+    for (int t0 = 0; t0 <= lastRow; t0 += KEY_TILE) {
+        int tileKeys = min(KEY_TILE, lastRow + 1 - t0);
+        __syncthreads();
+        for (int e = threadIdx.x; e < tileKeys * headDim; e += blockDim.x) {
+            int j = e / headDim;
+            int d = e - j * headDim;
+            i64 src = (start + t0 + j) * kvStride + (i64) kvHead * headDim + d;
+            ks[j * keyPitch + d] = k[src];
+            vs[j * headDim + d] = v[src];
+        }
+        __syncthreads();
+        if (!active || t0 > row) {
+            continue;
+        }
+        float s = NEG_INF;
+        if (lane < tileKeys && t0 + lane <= row) {
+            float dot = 0.0f;
+            const float* key = ks + lane * keyPitch;
+            for (int d = 0; d < headDim; d++) {
+                dot += qs[d] * key[d];
+            }
+            s = dot;
+        }
+        float newM = fmaxf(m, warp_max(s)); // finite: key t0 <= row is always in the tile
+        float p = s == NEG_INF ? 0.0f : expf(s - newM);
+        float correction = expf(m - newM);
+        l = l * correction + warp_sum(p);
+#pragma unroll
+        for (int i = 0; i < DIMS_PER_LANE; i++) {
+            acc[i] *= correction;
+        }
+        int visible = min(tileKeys, row - t0 + 1);
+        for (int j = 0; j < visible; j++) {
+            float pj = __shfl_sync(FULL_MASK, p, j);
+            const float* value = vs + j * headDim;
+#pragma unroll
+            for (int i = 0; i < DIMS_PER_LANE; i++) {
+                int d = lane + 32 * i;
+                if (d < headDim) {
+                    acc[i] += pj * value[d];
+                }
+            }
+        }
+        m = newM;
+    }
+    if (active) {
+        float inv = 1.0f / l;
+        float* o = out + (start + row) * qStride + (i64) head * headDim;
+#pragma unroll
+        for (int i = 0; i < DIMS_PER_LANE; i++) {
+            int d = lane + 32 * i;
+            if (d < headDim) {
+                o[d] = acc[i] * inv;
+            }
+        }
+    }
+}
+
+// Split ("flash-decoding") attention of one query row per sequence over a KV cache laid out
+// [slot][token][kvDim] in cacheType. Block (split, head, row) attends to keys
+// [split * keysPerSplit, min(length, (split + 1) * keysPerSplit)) of slot slots[row]; its
+// DECODE_WARPS warps take runs of KEYS_PER_WARP keys in turn, each with an online softmax, then
+// combine.
+// Writes partOut[split][row * heads + head][headDim] and partLse[split][row * heads + head];
+// a split with no keys writes zeros and -inf, which the merge ignores.
+extern "C" __global__ void decode_attention(const float* q, const void* kCache, const void* vCache, int cacheType,
+                                            i64 slotStride, const int* slots, const int* lengths, int rows,
+                                            int heads, int kvHeads, int headDim, float scale, int keysPerSplit,
+                                            float* partOut, float* partLse) {
+    __shared__ float warpM[DECODE_WARPS];
+    __shared__ float warpL[DECODE_WARPS];
+    __shared__ float warpAcc[DECODE_WARPS][MAX_HEAD_DIM];
+    int split = blockIdx.x;
+    int head = blockIdx.y;
+    int row = blockIdx.z;
+    int warp = threadIdx.x >> 5;
+    int lane = threadIdx.x & 31;
+    int kvHead = head / (heads / kvHeads);
+    int kvDim = kvHeads * headDim;
+    int len = lengths[row];
+    int first = split * keysPerSplit;
+    int end = min(len, first + keysPerSplit);
+    i64 cacheBase = (i64) slots[row] * slotStride + (i64) kvHead * headDim;
+
+    float qr[DIMS_PER_LANE];
+    const float* qRow = q + (i64) row * heads * headDim + (i64) head * headDim;
+#pragma unroll
+    for (int i = 0; i < DIMS_PER_LANE; i++) {
+        int d = lane + 32 * i;
+        qr[i] = d < headDim ? qRow[d] * scale : 0.0f;
+    }
+    float m = NEG_INF;
+    float l = 0.0f;
+    float acc[DIMS_PER_LANE];
+#pragma unroll
+    for (int i = 0; i < DIMS_PER_LANE; i++) {
+        acc[i] = 0.0f;
+    }
+    // Each warp takes KEYS_PER_WARP consecutive keys per round, loading all of them before the
+    // first reduction, so several rows of the cache are in flight per warp.
+    for (int t0 = first + warp * KEYS_PER_WARP; t0 < end; t0 += DECODE_WARPS * KEYS_PER_WARP) {
+        float s[KEYS_PER_WARP];
+#pragma unroll
+        for (int u = 0; u < KEYS_PER_WARP; u++) {
+            i64 at = cacheBase + (i64) (t0 + u) * kvDim;
+            float partial = 0.0f;
+            if (t0 + u < end) {
+#pragma unroll
+                for (int i = 0; i < DIMS_PER_LANE; i++) {
+                    int d = lane + 32 * i;
+                    if (d < headDim) {
+                        partial += qr[i] * load_elem(kCache, cacheType, at + d);
+                    }
+                }
+            }
+            s[u] = partial;
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+#pragma unroll
+            for (int u = 0; u < KEYS_PER_WARP; u++) {
+                s[u] += __shfl_xor_sync(FULL_MASK, s[u], o);
+            }
+        }
+        float roundMax = NEG_INF;
+#pragma unroll
+        for (int u = 0; u < KEYS_PER_WARP; u++) {
+            if (t0 + u >= end) {
+                s[u] = NEG_INF;
+            }
+            roundMax = fmaxf(roundMax, s[u]);
+        }
+        float newM = fmaxf(m, roundMax); // finite: key t0 < end
+        float correction = expf(m - newM);
+        float p[KEYS_PER_WARP];
+        float pSum = 0.0f;
+#pragma unroll
+        for (int u = 0; u < KEYS_PER_WARP; u++) {
+            p[u] = s[u] == NEG_INF ? 0.0f : expf(s[u] - newM);
+            pSum += p[u];
+        }
+        l = l * correction + pSum;
+#pragma unroll
+        for (int i = 0; i < DIMS_PER_LANE; i++) {
+            int d = lane + 32 * i;
+            if (d < headDim) {
+                float a = acc[i] * correction;
+#pragma unroll
+                for (int u = 0; u < KEYS_PER_WARP; u++) {
+                    if (t0 + u < end) {
+                        a += p[u] * load_elem(vCache, cacheType, cacheBase + (i64) (t0 + u) * kvDim + d);
+                    }
+                }
+                acc[i] = a;
+            }
+        }
+        m = newM;
+    }
+    if (lane == 0) {
+        warpM[warp] = m;
+        warpL[warp] = l;
+    }
+#pragma unroll
+    for (int i = 0; i < DIMS_PER_LANE; i++) {
+        int d = lane + 32 * i;
+        if (d < headDim) {
+            warpAcc[warp][d] = acc[i];
+        }
+    }
+    __syncthreads();
+    float blockM = NEG_INF;
+    for (int w = 0; w < DECODE_WARPS; w++) {
+        blockM = fmaxf(blockM, warpM[w]);
+    }
+    i64 pair = (i64) split * rows * heads + (i64) row * heads + head;
+    float* o = partOut + pair * headDim;
+    if (blockM == NEG_INF) {
+        for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+            o[d] = 0.0f;
+        }
+        if (threadIdx.x == 0) {
+            partLse[pair] = NEG_INF;
+        }
+        return;
+    }
+    float blockL = 0.0f;
+    for (int w = 0; w < DECODE_WARPS; w++) {
+        blockL += warpL[w] * expf(warpM[w] - blockM);
+    }
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+        float sum = 0.0f;
+        for (int w = 0; w < DECODE_WARPS; w++) {
+            sum += warpAcc[w][d] * expf(warpM[w] - blockM);
+        }
+        o[d] = sum / blockL;
+    }
+    if (threadIdx.x == 0) {
+        partLse[pair] = blockM + logf(blockL);
+    }
+}
+
+// Exact merge of partial attentions: for pair p (a row and head) and parts i,
+// out = Σ exp(lse_i − L)·out_i, L = log Σ exp(lse_i). Parts are partStride pairs apart:
+// partOut[i][pair][headDim], partLse[i][pair]. All-empty pairs get zeros and -inf.
+// One block per pair.
+extern "C" __global__ void merge_partials(const float* partOut, const float* partLse, int parts, int pairs,
+                                          int headDim, float* out, float* lse) {
+    for (int pair = blockIdx.x; pair < pairs; pair += gridDim.x) {
+        float mx = NEG_INF;
+        for (int i = 0; i < parts; i++) {
+            mx = fmaxf(mx, partLse[(i64) i * pairs + pair]);
+        }
+        float* o = out + (i64) pair * headDim;
+        if (mx == NEG_INF) {
+            for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+                o[d] = 0.0f;
+            }
+            if (threadIdx.x == 0) {
+                lse[pair] = NEG_INF;
+            }
+            continue;
+        }
+        float total = 0.0f;
+        for (int i = 0; i < parts; i++) {
+            total += expf(partLse[(i64) i * pairs + pair] - mx);
+        }
+        for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+            float sum = 0.0f;
+            for (int i = 0; i < parts; i++) {
+                float w = expf(partLse[(i64) i * pairs + pair] - mx);
+                sum += w * partOut[((i64) i * pairs + pair) * headDim + d];
+            }
+            o[d] = sum / total;
+        }
+        if (threadIdx.x == 0) {
+            lse[pair] = mx + logf(total);
+        }
+    }
+}

@@ -1,0 +1,85 @@
+package io.inf2.engine;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.inf2.compute.cpu.CpuBackend;
+import io.inf2.model.checkpoint.SafetensorsCheckpoint;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The block schedule changes the order of work, never the result: splitting an engine batch into
+ * GPU batches, and streaming layer weights from storage instead of using them mapped, give the
+ * same tokens as one batch over mapped weights.
+ */
+class BlockScheduleTest {
+
+    private static List<GenerationRequest> requests(int vocab) {
+        Random random = new Random(2);
+        List<GenerationRequest> out = new ArrayList<>();
+        for (int i = 0; i < 7; i++) {
+            out.add(GenerationRequest.ofTokens("r" + i, random.ints(2 + 3 * i, 0, vocab).toArray(),
+                    i % 2 == 0 ? SamplingParams.greedy(3 + i) : new SamplingParams(3 + i, 0.7, 10, 0.95, 1.0, i, List.of())));
+        }
+        return out;
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"opt", "llama-gqa"})
+    void gpuBatchesGiveTheSameTokensAsOneBatch(String kind) {
+        try (TestModels.Model m = TestModels.random(kind, 21)) {
+            List<GenerationRequest> requests = requests(m.config().vocabSize());
+            List<GenerationResult> whole;
+            try (InferenceEngine engine = m.engine(7)) {
+                whole = engine.generate(requests, ProgressListener.NONE);
+            }
+            for (int gpuBatch : new int[] {1, 2, 3}) {
+                try (InferenceEngine engine = m.engine(7, gpuBatch)) {
+                    List<GenerationResult> split = engine.generate(requests, ProgressListener.NONE);
+                    for (int i = 0; i < requests.size(); i++) {
+                        assertArrayEquals(whole.get(i).completionTokens(), split.get(i).completionTokens(),
+                                "gpu batch " + gpuBatch + ", request " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"opt", "llama-gqa", "llama-rope-scaled"})
+    void weightsStreamedFromStorageGiveTheSameTokens(String kind, @TempDir Path dir) throws IOException {
+        TestModels.writeSafetensors(kind, 4, dir);
+        try (TestModels.Model m = TestModels.random(kind, 4)) {
+            List<GenerationRequest> requests = requests(m.config().vocabSize());
+            List<GenerationResult> mapped;
+            try (InferenceEngine engine = m.engine(4, 2)) {
+                mapped = engine.generate(requests, ProgressListener.NONE);
+            }
+            EngineOptions options = new EngineOptions(dir, "cpu", 2, 4, SamplingParams.greedy(8), "memory", List.of(),
+                    16, 0, 1, 2, "storage", io.inf2.compute.cuda.CudaBackend.Options.defaults());
+            CpuBackend cpu = new CpuBackend(2);
+            try (InferenceEngine engine = InferenceEngine.assemble(options, m.config(), SafetensorsCheckpoint.open(dir),
+                    null, cpu, cpu, InferenceEngine.memoryPlacement())) {
+                List<GenerationResult> streamed = engine.generate(requests, ProgressListener.NONE);
+                for (int i = 0; i < requests.size(); i++) {
+                    assertArrayEquals(mapped.get(i).completionTokens(), streamed.get(i).completionTokens(), "request " + i);
+                }
+                long layerBytes = io.inf2.model.ModelWeights.bind(m.config(), m.checkpoint()).layers().stream()
+                        .mapToLong(io.inf2.model.LayerWeights::byteSize).sum();
+                // Every prefill and every decode step streams each layer at least once.
+                assertTrue(engine.statistics().weightBytesRead() >= 2 * layerBytes,
+                        "read " + engine.statistics().weightBytesRead() + " bytes of " + layerBytes + " per pass");
+                assertEquals(7, engine.statistics().requests());
+                assertTrue(engine.describe().contains("weights=storage"), engine.describe());
+            }
+        }
+    }
+}
