@@ -3,7 +3,6 @@ package io.inf2.plugin;
 import io.inf2.config.Inf2Config;
 import io.inf2.config.Setting;
 import io.inf2.config.Settings;
-import io.inf2.engine.EngineOptions;
 import io.inf2.engine.InferenceEngine;
 import io.inf2.modelcache.ModelCache;
 import java.io.IOException;
@@ -53,21 +52,12 @@ final class Inf2ExecutorPlugin implements ExecutorPlugin {
                 ModelCache.Verification.valueOf(config.get(PluginSettings.MODEL_CACHE_VERIFY).toUpperCase(Locale.ROOT)));
         Configuration hadoop = ModelLocator.hadoopConfiguration(conf);
         runtime = new Inf2ExecutorRuntime(executorId, config, devices,
-                modelUri -> ModelLocator.localDirectory(modelUri, hadoop, cache), Inf2ExecutorPlugin::openEngine);
+                modelUri -> ModelLocator.localDirectory(modelUri, hadoop, cache), InferenceEngine::open);
         EngineMetrics.register(ctx.metricRegistry(), runtime);
         runtime.install();
-        LOG.log(Level.INFO, "executor {0} on {1}: INF2 devices {2} (CSDs from {3}), model cache {4}", executorId,
-                ctx.hostname(), runtime.deviceNames(), devices.csdOrigin(), cache.root());
-    }
-
-    /**
-     * The engine on a local model directory. The engine cannot yet open a model directory by itself
-     * (the safetensors reader and the tokenizer are not on main), so opening fails with that reason
-     * until they land; everything before it (devices, model cache, permits) already runs.
-     */
-    private static InferenceEngine openEngine(EngineOptions options) {
-        throw new UnsupportedOperationException("cannot open model " + options.model()
-                + ": the engine has no model-directory opener yet (safetensors reader and tokenizer pending)");
+        // Not ctx.hostname(): in executors Spark forks it fails (their RPC environment has no address).
+        LOG.log(Level.INFO, "executor {0}: INF2 devices {1} (CSDs from {2}), model cache {3}", executorId,
+                runtime.deviceNames(), devices.csdOrigin(), cache.root());
     }
 
     @Override

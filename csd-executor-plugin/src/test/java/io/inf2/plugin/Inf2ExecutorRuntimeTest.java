@@ -9,19 +9,26 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.codahale.metrics.Gauge;
 import com.codahale.metrics.MetricRegistry;
 import io.inf2.config.ConfigException;
+import io.inf2.compute.cpu.CpuBackend;
 import io.inf2.config.Inf2Config;
 import io.inf2.engine.EngineOptions;
 import io.inf2.engine.GenerationRequest;
 import io.inf2.engine.GenerationResult;
 import io.inf2.engine.InferenceEngine;
 import io.inf2.engine.SamplingParams;
+import io.inf2.model.ModelConfig;
+import io.inf2.model.checkpoint.Checkpoint;
+import io.inf2.model.checkpoint.SafetensorsCheckpoint;
+import io.inf2.tensor.Tensor;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -58,16 +65,28 @@ class Inf2ExecutorRuntimeTest {
         return r;
     }
 
+    /** A runtime over a real tiny model directory, opened the way executors open it. */
     private Inf2ExecutorRuntime tinyRuntime(Map<String, String> sparkConf) throws IOException {
-        return runtime(sparkConf, TinyEngines::open);
+        Map<String, String> conf = new HashMap<>(sparkConf);
+        conf.put("spark.inf2.model", tinyModel().toString());
+        return runtime(conf, InferenceEngine::open);
+    }
+
+    private Path tinyModel() throws IOException {
+        Path dir = tmp.resolve("tiny-opt");
+        return Files.exists(dir) ? dir : TestModels.writeTinyOpt(dir);
     }
 
     private static List<GenerationRequest> requests(int n) {
         List<GenerationRequest> rs = new ArrayList<>();
         for (int i = 0; i < n; i++) {
-            rs.add(GenerationRequest.ofTokens("r" + i, new int[] {5 + i, 9, 13}, SamplingParams.greedy(4)));
+            rs.add(GenerationRequest.ofText("r" + i, "The cache number " + i + " is", SamplingParams.greedy(4)));
         }
         return rs;
+    }
+
+    private static long generatedTokens(List<GenerationResult> results) {
+        return results.stream().mapToLong(r -> r.completionTokens().length).sum();
     }
 
     @Test
@@ -89,9 +108,10 @@ class Inf2ExecutorRuntimeTest {
 
     @Test
     void opensTheEngineOnFirstUseOnceAndSharesIt() throws IOException {
-        Inf2ExecutorRuntime r = tinyRuntime(Map.of("spark.inf2.model", "/models/tiny", "spark.inf2.maxConcurrentTasks", "2"));
+        Inf2ExecutorRuntime r = tinyRuntime(Map.of("spark.inf2.maxConcurrentTasks", "2"));
         assertEquals(0, opened.get());
         InferenceEngine first;
+        long generated;
         try (EngineLease a = r.acquire(); EngineLease b = r.acquire()) {
             first = a.engine();
             assertSame(first, b.engine());
@@ -99,6 +119,8 @@ class Inf2ExecutorRuntimeTest {
             List<GenerationResult> results = a.engine().generate(requests(3), a.progressListener("test"));
             assertEquals(3, results.size());
             results.forEach(res -> assertFalse(res.isError(), res.error()));
+            generated = generatedTokens(results);
+            assertTrue(generated > 0);
         }
         assertEquals(0, r.activeTasks());
         try (EngineLease c = r.acquire()) {
@@ -106,12 +128,12 @@ class Inf2ExecutorRuntimeTest {
         }
         assertEquals(1, opened.get());
         assertEquals(1, resolved.get());
-        assertEquals(12, r.statistics().generatedTokens());
+        assertEquals(generated, r.statistics().generatedTokens());
     }
 
     @Test
     void permitsLimitHowManyTasksGenerateAtOnce() throws Exception {
-        Inf2ExecutorRuntime r = tinyRuntime(Map.of("spark.inf2.model", "/models/tiny"));
+        Inf2ExecutorRuntime r = tinyRuntime(Map.of());
         EngineLease held = r.acquire();
         CompletableFuture<Integer> second = CompletableFuture.supplyAsync(() -> {
             try (EngineLease lease = r.acquire()) {
@@ -129,23 +151,63 @@ class Inf2ExecutorRuntimeTest {
 
     @Test
     void metricsReadTheEngineStatistics() throws IOException {
-        Inf2ExecutorRuntime r = tinyRuntime(Map.of("spark.inf2.model", "/models/tiny"));
+        Inf2ExecutorRuntime r = tinyRuntime(Map.of());
         MetricRegistry registry = new MetricRegistry();
         EngineMetrics.register(registry, r);
         assertEquals(List.of("activeTasks", "csdBytesRead", "csdBytesWritten", "decodeTimeMs", "failedRequests",
                 "linkBytes", "pagesWritten", "prefillTimeMs", "promptTokens", "requests", "tokensGenerated",
                 "tokensPerSecond", "writebackBufferedBytes", "xcacheRecomputedBytes"), List.copyOf(registry.getGauges().keySet()));
         assertEquals(0L, gauge(registry, "tokensGenerated"));
+        long generated;
+        long prompt;
         try (EngineLease lease = r.acquire()) {
-            lease.engine().generate(requests(2), lease.progressListener("metrics"));
+            List<GenerationResult> results = lease.engine().generate(requests(2), lease.progressListener("metrics"));
+            generated = generatedTokens(results);
+            prompt = results.stream().mapToLong(res -> res.promptTokens().length).sum();
             assertEquals(1, gauge(registry, "activeTasks"));
         }
-        assertEquals(8L, gauge(registry, "tokensGenerated"));
+        assertEquals(generated, gauge(registry, "tokensGenerated"));
         assertEquals(2L, gauge(registry, "requests"));
-        assertEquals(6L, gauge(registry, "promptTokens"));
+        assertEquals(prompt, gauge(registry, "promptTokens"));
         assertTrue((Double) gauge(registry, "tokensPerSecond") > 0);
+        assertTrue((Long) gauge(registry, "decodeTimeMs") + (Long) gauge(registry, "prefillTimeMs") >= 0);
         r.close();
-        assertEquals(8L, gauge(registry, "tokensGenerated"), "the last counts stay readable after shutdown");
+        assertEquals(generated, gauge(registry, "tokensGenerated"), "the last counts stay readable after shutdown");
+    }
+
+    /** The engine on the model directory, its checkpoint failing to close (after releasing its files). */
+    private static InferenceEngine openWithFailingClose(EngineOptions options) {
+        Checkpoint files = SafetensorsCheckpoint.open(options.model());
+        Checkpoint failing = new Checkpoint() {
+            @Override
+            public Set<String> names() {
+                return files.names();
+            }
+
+            @Override
+            public boolean contains(String name) {
+                return files.contains(name);
+            }
+
+            @Override
+            public Tensor tensor(String name) {
+                return files.tensor(name);
+            }
+
+            @Override
+            public String location() {
+                return files.location();
+            }
+
+            @Override
+            public void close() {
+                files.close();
+                throw new IllegalStateException("checkpoint close failed on purpose");
+            }
+        };
+        CpuBackend cpu = new CpuBackend(1);
+        return InferenceEngine.assemble(options, ModelConfig.load(options.model()), failing, null, cpu, cpu,
+                InferenceEngine.memoryPlacement());
     }
 
     private static Object gauge(MetricRegistry registry, String name) {
@@ -166,7 +228,7 @@ class Inf2ExecutorRuntimeTest {
 
     @Test
     void aMissingModelOrAnUnreadableOneIsNamed() throws IOException {
-        Inf2ExecutorRuntime noModel = tinyRuntime(Map.of());
+        Inf2ExecutorRuntime noModel = runtime(Map.of(), InferenceEngine::open);
         ConfigException e = assertThrows(ConfigException.class, noModel::acquire);
         assertEquals("spark.inf2.model is not set: executor 7 has no model to open", e.getMessage());
         noModel.close();
@@ -176,7 +238,7 @@ class Inf2ExecutorRuntimeTest {
         Inf2ExecutorRuntime unreadable = new Inf2ExecutorRuntime("7", config,
                 DeviceBinding.bind(config, false, Map.of(), tmp.resolve("w")), uri -> {
                     throw new IOException("connection refused");
-                }, TinyEngines::open);
+                }, InferenceEngine::open);
         runtimes.add(unreadable);
         UncheckedIOException io = assertThrows(UncheckedIOException.class, unreadable::acquire);
         assertEquals("executor 7: cannot read model hdfs://nn/models/opt: connection refused", io.getMessage());
@@ -185,8 +247,8 @@ class Inf2ExecutorRuntimeTest {
 
     @Test
     void theEngineGetsThisExecutorsDevices() throws IOException {
-        Inf2ExecutorRuntime r = tinyRuntime(Map.of("spark.inf2.model", "hdfs://nn/m", "spark.inf2.kvCache", "csd",
-                "spark.inf2.batchSize", "8"));
+        Inf2ExecutorRuntime r = runtime(Map.of("spark.inf2.model", "hdfs://nn/m", "spark.inf2.kvCache", "csd",
+                "spark.inf2.batchSize", "8"), InferenceEngine::open);
         EngineOptions options = r.engineOptions(tmp.resolve("cached"));
         assertEquals(tmp.resolve("cached"), options.model());
         assertEquals("cpu", options.backend());
@@ -198,7 +260,7 @@ class Inf2ExecutorRuntimeTest {
 
     @Test
     void closeClosesTheEngineDeletesEmulatedDevicesAndRefusesNewLeases() throws IOException {
-        Inf2ExecutorRuntime r = tinyRuntime(Map.of("spark.inf2.model", "/m"));
+        Inf2ExecutorRuntime r = tinyRuntime(Map.of());
         InferenceEngine engine;
         try (EngineLease lease = r.acquire()) {
             engine = lease.engine();
@@ -214,7 +276,8 @@ class Inf2ExecutorRuntimeTest {
 
     @Test
     void closeFinishesEveryStepWhenOneFails() throws IOException {
-        Inf2ExecutorRuntime r = runtime(Map.of("spark.inf2.model", "/m"), options -> TinyEngines.open(options, true));
+        Inf2ExecutorRuntime r = runtime(Map.of("spark.inf2.model", tinyModel().toString()),
+                Inf2ExecutorRuntimeTest::openWithFailingClose);
         r.acquire().close();
         IllegalStateException e = assertThrows(IllegalStateException.class, r::close);
         assertTrue(e.getMessage().startsWith("executor 7: 1 failure(s) while shutting down INF2"), e.getMessage());

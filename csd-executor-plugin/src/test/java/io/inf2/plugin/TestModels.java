@@ -3,9 +3,12 @@ package io.inf2.plugin;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import io.inf2.model.presets.ModelInitializer;
+import io.inf2.model.presets.ModelPreset;
+import io.inf2.tensor.DType;
 import java.util.Random;
 
-/** Small model-shaped directories of real files for tests. */
+/** Model directories of real files for tests: model-shaped files of random bytes, or a real tiny model. */
 final class TestModels {
     private TestModels() {
     }
@@ -25,5 +28,10 @@ final class TestModels {
         Files.writeString(dir.resolve("_SUCCESS"), "");
         Files.writeString(dir.resolve(".gitattributes"), "*.safetensors filter=lfs");
         return dir;
+    }
+
+    /** The tiny-opt preset (random weights, a real tokenizer) written as a Hugging Face model directory. */
+    static Path writeTinyOpt(Path dir) throws IOException {
+        return ModelInitializer.write(ModelPreset.named("tiny-opt"), 1, DType.F32, dir).directory();
     }
 }

@@ -36,9 +36,11 @@ class Inf2LocalClusterSuite extends AnyFunSuite with BeforeAndAfterAll {
       case (k, None) => System.clearProperty(k)
     }
 
-  test("each executor JVM binds every csd device Spark assigns it; tasks get one each for scheduling") {
+  test("each executor JVM binds every csd device Spark assigns it, tasks get one each for scheduling, and the " +
+    "executor's engine keeps its KV cache on all of them") {
     assert(Files.isExecutable(discoveryScript), discoveryScript)
     val work = freshDirectory("local-cluster")
+    val model = writeTinyModel(work.resolve("tiny-opt"))
     val devices = Seq("csd-a", "csd-b").map(n => Files.createDirectories(work.resolve(n)).toString)
     val discover = work.resolve("discover-csd.sh")
     Files.writeString(discover,
@@ -54,8 +56,10 @@ class Inf2LocalClusterSuite extends AnyFunSuite with BeforeAndAfterAll {
       .set("spark.task.resource.csd.amount", "1")
       .set("spark.executor.extraClassPath", System.getProperty("java.class.path"))
       .set("spark.executor.extraJavaOptions", jvmFlagsForExecutors)
+      .set("spark.inf2.model", model.toString)
+      .set("spark.inf2.kvCache", "csd")
 
-    val views = withContext(conf) { sc =>
+    val (views, rows) = withContext(conf) { sc =>
       val seen = sc.parallelize(1 to 4, 4).map { _ =>
         val runtime = Inf2ExecutorRuntime.get()
         val taskDevices = TaskContext.get().resourcesJMap().get("csd").addresses.toList
@@ -63,7 +67,7 @@ class Inf2LocalClusterSuite extends AnyFunSuite with BeforeAndAfterAll {
       }.collect().toSeq
       val inDriver = intercept[IllegalStateException](Inf2ExecutorRuntime.get())
       assert(inDriver.getMessage.contains("spark.plugins must include"), "the driver JVM runs no executor here")
-      seen
+      (seen, generateOnExecutors(sc, rows = 4, partitions = 2))
     }
     val executors = views.map(v => (v._1, v._2, v._4)).distinct
     assert(executors.size === 1, views)
@@ -75,6 +79,9 @@ class Inf2LocalClusterSuite extends AnyFunSuite with BeforeAndAfterAll {
     views.foreach { case (_, _, taskDevices, _) =>
       assert(taskDevices.size === 1 && devices.contains(taskDevices.head), taskDevices)
     }
+    rows.foreach(r => assert(r.error === null, r))
+    assert(rows.map(_.executorId).toSet === Set(executorId))
+    assert(rows.forall(_.servedBy.size === 3), rows.map(_.servedBy))
     devices.foreach(d => assert(Files.isDirectory(Path.of(d)), "devices the cluster assigned are not the plugin's to delete"))
   }
 }

@@ -6,7 +6,8 @@ import javax.management.ObjectName
 
 import scala.jdk.CollectionConverters._
 
-import io.inf2.config.ConfigException
+import io.inf2.config.{ConfigException, Inf2Config, Settings}
+import io.inf2.engine.{EngineOptions, InferenceEngine, ProgressListener}
 import org.apache.spark.SparkConf
 import org.scalatest.funsuite.AnyFunSuite
 
@@ -22,6 +23,16 @@ class Inf2SparkPluginSuite extends AnyFunSuite {
         (runtime.executorId, runtime.deviceNames.asScala.toList)
       }.collect().toSeq.distinct
     }
+
+  /** The plugin's gauges as a JMX sink publishes them (set spark.metrics.conf.*.sink.jmx.class). */
+  private def pluginGauges(): Map[String, AnyRef] = {
+    val server = ManagementFactory.getPlatformMBeanServer
+    server.queryNames(new ObjectName("metrics:*"), null).asScala.toList
+      .map(n => n -> n.getKeyProperty("name"))
+      .collect { case (n, name) if name != null && name.contains("plugin.io.inf2.plugin.Inf2SparkPlugin.") =>
+        name.substring(name.lastIndexOf('.') + 1) -> server.getAttribute(n, "Value")
+      }.toMap
+  }
 
   test("with nothing configured, the executor runs on the CPU with two emulated CSDs that shutdown removes") {
     val work = freshDirectory("embedded")
@@ -62,18 +73,73 @@ class Inf2SparkPluginSuite extends AnyFunSuite {
       .set("spark.metrics.conf.*.sink.jmx.class", "org.apache.spark.metrics.sink.JmxSink")
     val gauges = withContext(conf) { sc =>
       sc.parallelize(1 to 2, 2).map(_ => Inf2ExecutorRuntime.get().activeTasks()).collect()
-      val server = ManagementFactory.getPlatformMBeanServer
-      server.queryNames(new ObjectName("metrics:*"), null).asScala.toList
-        .map(n => n -> n.getKeyProperty("name"))
-        .collect { case (n, name) if name != null && name.contains(".plugin.io.inf2.plugin.Inf2SparkPlugin.") =>
-          name.substring(name.lastIndexOf('.') + 1) -> server.getAttribute(n, "Value")
-        }.toMap
+      pluginGauges()
     }
     assert(gauges.keySet === Set("requests", "failedRequests", "promptTokens", "tokensGenerated", "tokensPerSecond",
       "prefillTimeMs", "decodeTimeMs", "csdBytesRead", "csdBytesWritten", "linkBytes", "writebackBufferedBytes",
       "xcacheRecomputedBytes", "pagesWritten", "activeTasks"))
     assert(gauges("tokensGenerated") === 0L)
     assert(gauges("activeTasks") === 0)
+  }
+
+  test("tasks share the executor's engine and generate what the engine generates on its own") {
+    val work = freshDirectory("generate")
+    val model = writeTinyModel(work.resolve("tiny-opt"))
+    val conf = pluginConf("local[2]", work).set("spark.inf2.model", model.toString)
+      .set("spark.inf2.maxConcurrentTasks", "2")
+      .set("spark.metrics.conf.*.sink.jmx.class", "org.apache.spark.metrics.sink.JmxSink")
+    val (rows, tokensGauge) = withContext(conf) { sc =>
+      val rows = generateOnExecutors(sc, rows = 6, partitions = 3)
+      (rows, pluginGauges().apply("tokensGenerated"))
+    }
+    assert(rows.map(_.id).sorted === (0 until 6).map(i => s"r$i"))
+    rows.foreach(r => assert(r.error === null, r))
+    assert(rows.map(_.executorId).toSet === Set("driver"))
+
+    val alone = InferenceEngine.open(EngineOptions.from(
+      Inf2Config.defaults().`with`(Settings.MODEL, model.toString, Settings.all()).`with`(Settings.BACKEND, "cpu", Settings.all())))
+    try {
+      val expected = alone.generate((0 until 6).map(request).asJava, ProgressListener.NONE).asScala.map(r => r.id -> r.completionTokens.toList).toMap
+      rows.foreach(r => assert(r.completion === expected(r.id), r.id))
+    } finally alone.close()
+    assert(tokensGauge === rows.map(_.completion.size.toLong).sum, "the tokensGenerated gauge counts what the tasks generated")
+  }
+
+  test("with kvCache=csd the engine keeps its cache on the executor's emulated CSDs") {
+    val work = freshDirectory("generate-csd")
+    val model = writeTinyModel(work.resolve("tiny-opt"))
+    // Pages of 2 tokens, so that short prompts fill pages and reach the devices.
+    val conf = pluginConf("local[2]", work).set("spark.inf2.model", model.toString).set("spark.inf2.kvCache", "csd")
+      .set("spark.inf2.writebackTokens", "2")
+    val (rows, (written, pages, read)) = withContext(conf) { sc =>
+      val rows = generateOnExecutors(sc, rows = 4, partitions = 2)
+      (rows, sc.parallelize(Seq(1), 1).map { _ =>
+        val kv = Inf2ExecutorRuntime.get().statistics().kv()
+        (kv.deviceWriteBytes, kv.pagesWritten, kv.deviceReadBytes)
+      }.first())
+    }
+    rows.foreach(r => assert(r.error === null, r))
+    assert(rows.forall(_.servedBy.size === 3), rows.map(_.servedBy))
+    assert(written > 0 && pages > 0, "keys and values must have been written to the devices")
+    assert(read > 0, "decode attention must have read the devices")
+  }
+
+  test("a model on a non-local file system is copied once into the host's model cache") {
+    val work = freshDirectory("remote-model")
+    val model = writeTinyModel(work.resolve("tiny-opt"))
+    val remoteUri = s"${RemoteLikeFileSystem.Scheme}://$model"
+    val conf = pluginConf("local[2]", work).set("spark.inf2.model", remoteUri)
+      .set("spark.hadoop.fs.inf2remote.impl", classOf[RemoteLikeFileSystem].getName)
+    val rows = withContext(conf)(sc => generateOnExecutors(sc, rows = 2, partitions = 2))
+    rows.foreach(r => assert(r.error === null, r))
+    val cache = work.resolve("model-cache")
+    val entries = Files.list(cache).iterator().asScala.filter(Files.isDirectory(_)).toList
+    assert(entries.size === 1, entries)
+    assert(Files.exists(entries.head.resolve(".inf2-cache-manifest.json")))
+    assert(Files.mismatch(entries.head.resolve("config.json"), model.resolve("config.json")) === -1L)
+
+    val again = withContext(conf)(sc => generateOnExecutors(sc, rows = 2, partitions = 1))
+    assert(again.map(r => r.id -> r.completion).toMap === rows.map(r => r.id -> r.completion).toMap)
   }
 
   test("a wrong key or value stops the application before any task, with the key named") {

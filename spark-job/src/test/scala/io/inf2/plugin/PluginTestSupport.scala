@@ -5,7 +5,10 @@ import java.nio.file.{Files, Path, Paths}
 
 import scala.jdk.CollectionConverters._
 
-import org.apache.spark.{SparkConf, SparkContext}
+import io.inf2.engine.{GenerationRequest, GenerationResult, SamplingParams}
+import io.inf2.model.presets.{ModelInitializer, ModelPreset}
+import io.inf2.tensor.DType
+import org.apache.spark.{SparkConf, SparkContext, TaskContext}
 
 /** Spark contexts with the INF2 plugin for the plugin suites; every directory under the test's java.io.tmpdir. */
 object PluginTestSupport {
@@ -31,6 +34,29 @@ object PluginTestSupport {
     try body(sc)
     finally sc.stop()
   }
+
+  /** The tiny-opt preset (random weights, a real tokenizer) as a Hugging Face model directory. */
+  def writeTinyModel(dir: Path): Path = ModelInitializer.write(ModelPreset.named("tiny-opt"), 1L, DType.F32, dir).directory()
+
+  def request(i: Int): GenerationRequest = GenerationRequest.ofText(s"r$i", s"Prompt number $i is", SamplingParams.greedy(4))
+
+  /** What a task saw of one generated row. */
+  case class Generated(id: String, error: String, completion: List[Int], servedBy: List[String], executorId: String)
+
+  /** Generates for prompts 0 until {@code rows} on the executors' shared engines, {@code partitions} tasks. */
+  def generateOnExecutors(sc: SparkContext, rows: Int, partitions: Int): Seq[Generated] =
+    sc.parallelize(0 until rows, partitions).mapPartitions { rowsOfTask =>
+      val runtime = Inf2ExecutorRuntime.get()
+      val lease = runtime.acquire()
+      try {
+        val results = lease.engine().generate(rowsOfTask.map(request).toList.asJava,
+          lease.progressListener(s"partition ${TaskContext.getPartitionId()}"))
+        results.asScala.map(r => generated(r, runtime.executorId)).toList.iterator
+      } finally lease.close()
+    }.collect().toSeq
+
+  def generated(r: GenerationResult, executorId: String): Generated =
+    Generated(r.id, r.error, r.completionTokens.toList, r.servedBy.asScala.toList, executorId)
 
   /** Every message along the cause chain, outermost first. */
   def messages(t: Throwable): List[String] =
