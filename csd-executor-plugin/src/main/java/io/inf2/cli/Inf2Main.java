@@ -1,17 +1,14 @@
 package io.inf2.cli;
 
-import io.inf2.config.ConfigException;
 import io.inf2.config.Inf2Config;
 import io.inf2.config.Setting;
-import io.inf2.engine.EngineException;
 import io.inf2.model.ModelFormatException;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.util.List;
 
 /**
  * The {@code inf2} command line: {@code init-model}, {@code generate}, {@code bench}. Errors are one
- * line on stderr: exit status 2 for bad usage or input, 1 for a failure while running.
+ * line on stderr: exit status 2 for bad usage, configuration or input, 1 for a failure while running.
  */
 public final class Inf2Main {
     private Inf2Main() {
@@ -41,13 +38,19 @@ public final class Inf2Main {
                 default -> throw new CliException("unknown command \"" + command + "\" (init-model, generate, bench, help)");
             }
             return 0;
-        } catch (CliException | ConfigException | ModelFormatException e) {
-            err.println("inf2 " + command + ": " + e.getMessage());
+        } catch (CliException | ModelFormatException | IllegalArgumentException e) {
+            err.println("inf2 " + command + ": " + oneLine(e));
             return 2;
-        } catch (EngineException | UncheckedIOException e) {
-            err.println("inf2 " + command + ": " + e.getMessage());
+        } catch (RuntimeException e) {
+            err.println("inf2 " + command + ": " + oneLine(e));
             return 1;
         }
+    }
+
+    /** The message of {@code e}, or its type where it has none, on one line. */
+    private static String oneLine(RuntimeException e) {
+        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        return m.replace('\n', ' ').replace('\r', ' ');
     }
 
     private static Inf2Config parse(String[] args, List<Setting<?>> catalog) {
