@@ -94,13 +94,18 @@ public final class Inf2Kernel extends BaseKernel implements AutoCloseable {
 
     // ---- evaluation
 
-    /** One unit of a cell as JShell takes it, with where it starts in the cell. */
-    private record Unit(String source, int offset) {
+    /**
+     * One unit of a cell: the source JShell takes (a ';' added where the cell left it out), where it
+     * starts in the cell, and whether the cell ends it with ';' itself.
+     */
+    private record Unit(String source, int offset, boolean endsWithSemicolon) {
     }
 
     /**
      * Runs the cell's units in order and stops at the first that does not compile or throws. Returns
-     * the value of the last unit when it is an expression (or a bare variable name), else null.
+     * the value of the last unit when it is an expression (or a bare variable name) written without a
+     * closing ';', else null: as in IPython, a ';' keeps a value (a printf's PrintStream) out of the
+     * output.
      */
     @Override
     public Object evalRaw(String cell) {
@@ -134,7 +139,8 @@ public final class Inf2Kernel extends BaseKernel implements AutoCloseable {
                     throw new CompilationException(message, List.of(message));
                 }
                 default:
-                    units.add(new Unit(info.source(), offset));
+                    String written = rest.substring(0, rest.length() - info.remaining().length()).strip();
+                    units.add(new Unit(info.source(), offset, written.endsWith(";")));
                     if (info.remaining().length() >= rest.length()) {
                         return units;
                     }
@@ -157,7 +163,7 @@ public final class Inf2Kernel extends BaseKernel implements AutoCloseable {
                 throw failure(e);
             }
         }
-        if (!last || main == null || !main.status().isActive()) {
+        if (!last || unit.endsWithSemicolon() || main == null || !main.status().isActive()) {
             return null;
         }
         return valueOf(main.snippet());
@@ -228,6 +234,14 @@ public final class Inf2Kernel extends BaseKernel implements AutoCloseable {
             if (v != null) {
                 shell.varValue(v);
                 return control.takeValue();
+            }
+            // A name JShell did not declare (a static import, a field): reading it again has no side effects.
+            for (SnippetEvent e : shell.eval("(" + x.name() + ")")) {
+                if (e.causeSnippet() == null && e.exception() == null && e.snippet() instanceof VarSnippet temp
+                        && temp.subKind() == Snippet.SubKind.TEMP_VAR_EXPRESSION_SUBKIND) {
+                    shell.varValue(temp);
+                    return control.takeValue();
+                }
             }
         }
         return null;
@@ -324,11 +338,11 @@ public final class Inf2Kernel extends BaseKernel implements AutoCloseable {
             int offset = cell.length() - rest.length();
             SourceCodeAnalysis.CompletionInfo info = analysis.analyzeCompletion(rest);
             if (!info.completeness().isComplete() || info.remaining().length() >= rest.length()) {
-                return new Unit(rest, offset);
+                return new Unit(rest, offset, false);
             }
             int end = cell.length() - info.remaining().length();
             if (at <= end) {
-                return new Unit(cell.substring(offset, end), offset);
+                return new Unit(cell.substring(offset, end), offset, false);
             }
             rest = info.remaining();
         }
