@@ -232,7 +232,7 @@ public final class Chart implements DisplayDataRenderable {
     }
 
     private int plotTop() {
-        return subtitle.isEmpty() ? 58 : 74;
+        return (subtitle.isEmpty() ? 48 : 64) + (series.size() > 1 ? 22 : 10);
     }
 
     private int plotBottom() {
@@ -382,7 +382,7 @@ public final class Chart implements DisplayDataRenderable {
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
         FontMetrics fm = g.getFontMetrics();
         int x = plotRight();
-        int y = subtitle.isEmpty() ? 40 : 56;
+        int y = plotTop() - 12;
         for (int s = series.size() - 1; s >= 0; s--) {
             String name = series.get(s).name();
             x -= fm.stringWidth(name) + 26;
@@ -425,13 +425,13 @@ public final class Chart implements DisplayDataRenderable {
 
     // ---- numbers
 
-    /** A round number at or above {@code v} (1, 2, 2.5 or 5 times a power of ten). */
+    /** A round number at or above {@code v}: 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten. */
     static double niceCeiling(double v) {
         if (!(v > 0)) {
             return 1;
         }
         double power = Math.pow(10, Math.floor(Math.log10(v)));
-        for (double m : new double[] {1, 2, 2.5, 5, 10}) {
+        for (double m : new double[] {1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10}) {
             if (m * power >= v) {
                 return m * power;
             }
