@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CancellationException;
+import jdk.jshell.DeclarationSnippet;
 import jdk.jshell.Diag;
 import jdk.jshell.EvalException;
 import jdk.jshell.ExpressionSnippet;
@@ -195,7 +196,7 @@ public final class Inf2Kernel extends BaseKernel implements AutoCloseable {
             }
             throw new CompilationException(first, details);
         }
-        if (e.status() == Snippet.Status.RECOVERABLE_NOT_DEFINED && snippet instanceof jdk.jshell.DeclarationSnippet d) {
+        if (e.status() == Snippet.Status.RECOVERABLE_NOT_DEFINED && snippet instanceof DeclarationSnippet d) {
             List<String> missing = shell.unresolvedDependencies(d).toList();
             String message = "line " + lineOf(cell, unit.offset() + leadingBlank(unit.source())) + ": " + d.name()
                     + " uses " + String.join(", ", missing) + ", which " + (missing.size() == 1 ? "is" : "are") + " not defined";
