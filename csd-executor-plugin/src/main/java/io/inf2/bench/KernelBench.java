@@ -7,27 +7,37 @@ import io.inf2.compute.Activations;
 import io.inf2.compute.cpu.CpuAttention;
 import io.inf2.compute.cpu.CpuBackend;
 import io.inf2.compute.cpu.CpuKernels;
+import io.inf2.compute.cpu.ReferenceKernels;
 import io.inf2.compute.cpu.VectorKernels;
 import io.inf2.tensor.DType;
 import io.inf2.tensor.FloatMatrix;
 import io.inf2.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Throughput of the CPU backend's kernels, printed as one JSON document: the linear kernel in GB/s of
  * weight bytes for F32, F16 and BF16 weights at batch 1 (memory-bound: compare with the memory
  * bandwidth measured in the same run) and batch 32 (compute-bound: one pass over the weights for all
- * 32 rows), plus the element-wise ops and decode attention.
+ * 32 rows); the same kernel on one thread against a cache-resident weight, timed in thread CPU time
+ * as a share of the measured FMA peak (its arithmetic efficiency, which a loaded machine does not
+ * distort); the element-wise ops; and decode and prefill attention.
  *
- * <p>Usage: {@code KernelBench [--threads N] [--bandwidth-bytes B] [--n N] [--k K] [--seconds S]}.
- * Defaults: every processor, 1 GiB, a 11008 × 4096 weight (LLaMA-7B's MLP projection, far larger
- * than any L3), and about 2 s of timed runs per figure.
+ * <p>Usage: {@code KernelBench [--threads N] [--bandwidth-bytes B] [--n N] [--k K] [--batches 1,32]
+ * [--seconds S] [--kernels fastest|reference]}. Defaults: every processor, 1 GiB, a 11008 × 4096
+ * weight (LLaMA-7B's MLP projection, far larger than any L3), batches 1 and 32, 2 s of timed runs
+ * per figure after a warm-up of at least 1 s, and the fastest kernels (reference: the scalar
+ * definitions, for comparison).
  */
 public final class KernelBench {
 
@@ -36,13 +46,27 @@ public final class KernelBench {
                                double medianGBps, double bestGflops, double fractionOfMemoryBandwidth) {
     }
 
+    /**
+     * The linear kernel on one thread against a cache-resident weight, timed in that thread's CPU
+     * time: its arithmetic efficiency, which stays meaningful on a shared, loaded machine where wall
+     * time does not.
+     */
+    public record ComputeResult(String dtype, int batch, int n, int k, double gflops, double fractionOfFmaPeak) {
+    }
+
     /** An element-wise or attention op: what was measured, and its rate in the named unit. */
     public record OpResult(String op, String shape, String unit, double best, double median) {
     }
 
+    /**
+     * The whole run. {@code loadAverageBefore}/{@code After} are the system's 1-minute load averages:
+     * on a shared machine, a load above the processor count means the figures are contended.
+     */
     public record Report(String benchmark, String timestamp, String java, String cpu, int processors, int threads,
+                         double loadAverageBefore, double loadAverageAfter,
                          String kernels, int vectorLanes, MemoryBandwidth.Result memoryBandwidth,
-                         List<LinearResult> linear, List<OpResult> ops) {
+                         List<LinearResult> linear, double fmaPeakGflopsPerThread, List<ComputeResult> linearOneThread,
+                         List<OpResult> ops) {
     }
 
     private record Timing(double bestSeconds, double medianSeconds) {
@@ -57,6 +81,8 @@ public final class KernelBench {
         int n = 11008;
         int k = 4096;
         double seconds = 2;
+        int[] batches = {1, 32};
+        CpuKernels kernels = CpuKernels.fastest();
         for (int i = 0; i < args.length; i++) {
             String flag = args[i];
             if (i + 1 >= args.length) {
@@ -69,26 +95,36 @@ public final class KernelBench {
                 case "--n" -> n = Integer.parseInt(value);
                 case "--k" -> k = Integer.parseInt(value);
                 case "--seconds" -> seconds = Double.parseDouble(value);
+                case "--batches" -> batches = Arrays.stream(value.split(",")).mapToInt(Integer::parseInt).toArray();
+                case "--kernels" -> kernels = switch (value) {
+                    case "fastest" -> CpuKernels.fastest();
+                    case "reference" -> new ReferenceKernels();
+                    default -> throw new IllegalArgumentException("KernelBench: --kernels is fastest or reference, got " + value);
+                };
                 default -> throw new IllegalArgumentException("KernelBench: unknown flag " + flag
-                        + " (known: --threads, --bandwidth-bytes, --n, --k, --seconds)");
+                        + " (known: --threads, --bandwidth-bytes, --n, --k, --batches, --seconds, --kernels)");
             }
         }
+        double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         MemoryBandwidth.Result bandwidth = MemoryBandwidth.measure(bandwidthBytes, threads, MemoryBandwidth.DEFAULT_PASSES);
         List<LinearResult> linear = new ArrayList<>();
         List<OpResult> ops = new ArrayList<>();
-        CpuKernels kernels = CpuKernels.fastest();
+        List<ComputeResult> linearOneThread = new ArrayList<>();
+        double peak = fmaPeakGflops(seconds);
         try (CpuBackend backend = new CpuBackend(threads, kernels)) {
             for (DType dtype : List.of(DType.F32, DType.F16, DType.BF16)) {
-                for (int batch : new int[] {1, 32}) {
+                for (int batch : batches) {
                     linear.add(linear(backend, dtype, batch, n, k, seconds, bandwidth.bestGBps()));
                 }
             }
             ops.addAll(elementwise(backend, seconds));
+            linearOneThread.addAll(oneThread(kernels, seconds, peak));
             ops.addAll(attention(backend, seconds));
         }
         Report report = new Report("cpu-kernels", Instant.now().toString(), Runtime.version().toString(), cpuName(),
-                Runtime.getRuntime().availableProcessors(), threads, kernels.getClass().getSimpleName(),
-                kernels instanceof VectorKernels ? VectorKernels.lanes() : 1, bandwidth, linear, ops);
+                Runtime.getRuntime().availableProcessors(), threads, loadBefore,
+                ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(), kernels.getClass().getSimpleName(),
+                kernels instanceof VectorKernels ? VectorKernels.lanes() : 1, bandwidth, linear, peak, linearOneThread, ops);
         System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report));
     }
 
@@ -107,6 +143,89 @@ public final class KernelBench {
         }
     }
 
+    /** Batch 32 (decode tiles) and 512 (prefill tiles) against a 256 × 2048 weight that fits in L2/L3. */
+    private static List<ComputeResult> oneThread(CpuKernels kernels, double seconds, double peakGflops) {
+        int n = 256;
+        int k = 2048;
+        List<ComputeResult> results = new ArrayList<>();
+        try (Arena arena = Arena.ofShared()) {
+            for (DType dtype : List.of(DType.F32, DType.F16, DType.BF16)) {
+                Tensor weight = randomTensor(arena, "w", dtype, n, k, 15);
+                for (int batch : new int[] {32, 512}) {
+                    float[] x = randomMatrix(batch, k, 16).data();
+                    float[] out = new float[batch * n];
+                    double cpuSeconds = bestThreadCpuSeconds(
+                            () -> kernels.linear(x, batch, k, weight.data(), dtype, null, null, 0, n, out, n), seconds);
+                    double gflops = 2.0 * batch * n * k / cpuSeconds / 1e9;
+                    results.add(new ComputeResult(dtype.name(), batch, n, k, gflops, gflops / peakGflops));
+                }
+            }
+        }
+        return results;
+    }
+
+    /**
+     * One thread's peak f32 FMA rate in GFLOP/s: ten independent vector FMA chains, enough to cover
+     * the FMA latency on current x86 and Arm cores, timed in thread CPU time.
+     */
+    private static double fmaPeakGflops(double seconds) {
+        long iterations = 2_000_000;
+        double best = bestThreadCpuSeconds(() -> fmaChains(iterations), seconds);
+        return iterations * 10.0 * FLOATS.length() * 2 / best / 1e9;
+    }
+
+    /** A constant species: the Vector API compiles to vector instructions only for constant species. */
+    private static final VectorSpecies<Float> FLOATS = FloatVector.SPECIES_PREFERRED;
+
+    private static void fmaChains(long iterations) {
+        FloatVector a = FloatVector.broadcast(FLOATS, 1e-3f);
+        FloatVector b = FloatVector.broadcast(FLOATS, 0.999f);
+        FloatVector c0 = a;
+        FloatVector c1 = a.add(1);
+        FloatVector c2 = a.add(2);
+        FloatVector c3 = a.add(3);
+        FloatVector c4 = a.add(4);
+        FloatVector c5 = a.add(5);
+        FloatVector c6 = a.add(6);
+        FloatVector c7 = a.add(7);
+        FloatVector c8 = a.add(8);
+        FloatVector c9 = a.add(9);
+        for (long i = 0; i < iterations; i++) {
+            c0 = c0.fma(b, a);
+            c1 = c1.fma(b, a);
+            c2 = c2.fma(b, a);
+            c3 = c3.fma(b, a);
+            c4 = c4.fma(b, a);
+            c5 = c5.fma(b, a);
+            c6 = c6.fma(b, a);
+            c7 = c7.fma(b, a);
+            c8 = c8.fma(b, a);
+            c9 = c9.fma(b, a);
+        }
+        sink = c0.add(c1).add(c2).add(c3).add(c4).add(c5).add(c6).add(c7).add(c8).add(c9).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Keeps benchmark results observable so the JIT cannot drop the work. */
+    @SuppressWarnings("unused")
+    private static volatile float sink;
+
+    /** The fastest single run in this thread's CPU seconds, after a warm-up of one CPU second. */
+    private static double bestThreadCpuSeconds(Runnable op, double seconds) {
+        ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        long start = threads.getCurrentThreadCpuTime();
+        while (threads.getCurrentThreadCpuTime() - start < 1_000_000_000L) {
+            op.run();
+        }
+        double best = Double.MAX_VALUE;
+        long end = threads.getCurrentThreadCpuTime() + (long) (seconds * 1e9);
+        for (int runs = 0; runs < 5 || threads.getCurrentThreadCpuTime() < end; runs++) {
+            long t0 = threads.getCurrentThreadCpuTime();
+            op.run();
+            best = Math.min(best, (threads.getCurrentThreadCpuTime() - t0) / 1e9);
+        }
+        return best;
+    }
+
     private static List<OpResult> elementwise(CpuBackend backend, double seconds) {
         int rows = 32;
         int inner = 11008;
@@ -119,25 +238,21 @@ public final class KernelBench {
         float[] gateCopy = gate.data().clone();
         Activations g = backend.upload(gate);
         Activations u = backend.upload(up);
-        // Each run restores the input so values stay in range; the copy is part of the measured time.
-        Timing silu = time(() -> {
-            System.arraycopy(gateCopy, 0, gate.data(), 0, gateCopy.length);
-            backend.siluMul(g, u);
-        }, seconds / 4);
+        // Before each run (untimed) the input is restored, so repeated application cannot drift into
+        // subnormals or overflow.
+        Runnable restore = () -> System.arraycopy(gateCopy, 0, gate.data(), 0, gateCopy.length);
+        Timing silu = time(restore, () -> backend.siluMul(g, u), seconds);
         results.add(rate("siluMul", shape, "elements/ns", elements / 1e9, silu));
-        Timing gelu = time(() -> {
-            System.arraycopy(gateCopy, 0, gate.data(), 0, gateCopy.length);
-            backend.activate(g, "gelu");
-        }, seconds / 4);
+        Timing gelu = time(restore, () -> backend.activate(g, "gelu"), seconds);
         results.add(rate("gelu", shape, "elements/ns", elements / 1e9, gelu));
         try (Arena arena = Arena.ofShared()) {
             Tensor gamma = randomTensor(arena, "gamma", DType.F32, 1, hidden, 5);
             Tensor gamma1d = new Tensor("gamma", DType.F32, new long[] {hidden}, gamma.data());
             Activations x = backend.upload(randomMatrix(rows, hidden, 6));
             Activations normed = backend.allocate(rows, hidden);
-            Timing rms = time(() -> backend.rmsNorm(x, gamma1d, 1e-5f, normed), seconds / 4);
+            Timing rms = time(() -> backend.rmsNorm(x, gamma1d, 1e-5f, normed), seconds);
             results.add(rate("rmsNorm", rows + "x" + hidden, "elements/ns", (double) rows * hidden / 1e9, rms));
-            Timing ln = time(() -> backend.layerNorm(x, gamma1d, gamma1d, 1e-5f, normed), seconds / 4);
+            Timing ln = time(() -> backend.layerNorm(x, gamma1d, gamma1d, 1e-5f, normed), seconds);
             results.add(rate("layerNorm", rows + "x" + hidden, "elements/ns", (double) rows * hidden / 1e9, ln));
         }
         return results;
@@ -154,14 +269,21 @@ public final class KernelBench {
         float[] out = new float[group * headDim];
         float[] lse = new float[group];
         String shape = "group " + group + ", headDim " + headDim + ", " + tokens + " tokens";
-        Timing f32 = time(() -> CpuAttention.attendGroup(q, 0, group, headDim, keys, 0, values, 0, headDim, tokens,
-                out, 0, lse, 0), seconds / 4);
+        CpuAttention.Group attention = new CpuAttention.Group(backend.kernels(), group, headDim);
+        Timing f32 = time(() -> {
+            attention.begin(q, 0);
+            attention.add(keys, 0, values, 0, headDim, tokens);
+            attention.finish(out, 0, lse, 0);
+        }, seconds);
         results.add(rate("decodeAttention f32 rows (one thread)", shape, "GB/s of K+V", 2.0 * tokens * headDim * 4 / 1e9, f32));
         try (Arena arena = Arena.ofShared()) {
             MemorySegment k16 = randomTensor(arena, "k", DType.F16, tokens, headDim, 10).data();
             MemorySegment v16 = randomTensor(arena, "v", DType.F16, tokens, headDim, 11).data();
-            Timing f16 = time(() -> CpuAttention.attendGroup(q, 0, group, headDim, k16, 0, v16, 0, DType.F16, headDim,
-                    tokens, out, 0, lse, 0), seconds / 4);
+            Timing f16 = time(() -> {
+                attention.begin(q, 0);
+                attention.add(k16, 0, v16, 0, DType.F16, headDim, tokens);
+                attention.finish(out, 0, lse, 0);
+            }, seconds);
             results.add(rate("decodeAttention f16 rows (one thread)", shape, "GB/s of K+V", 2.0 * tokens * headDim * 2 / 1e9, f16));
         }
         int prompt = 512;
@@ -172,7 +294,7 @@ public final class KernelBench {
         Activations pv = backend.upload(randomMatrix(prompt, kvHeads * headDim, 14));
         Activations po = backend.allocate(prompt, heads * headDim);
         Timing causal = time(() -> backend.causalAttention(pq, pk, pv, new int[] {0}, new int[] {prompt}, heads, kvHeads,
-                headDim, po), seconds / 4);
+                headDim, po), seconds);
         double causalFlops = 2.0 * 2 * heads * headDim * prompt * (prompt + 1) / 2.0;
         results.add(rate("causalAttention (prefill)", prompt + " tokens, " + heads + "/" + kvHeads + " heads, headDim "
                 + headDim, "GFLOP/s", causalFlops / 1e9, causal));
@@ -183,15 +305,25 @@ public final class KernelBench {
         return new OpResult(op, shape, unit, workPerRun / t.bestSeconds(), workPerRun / t.medianSeconds());
     }
 
-    /** Warms up for a quarter of the budget (and at least 3 runs), then times single runs for the rest. */
+    /**
+     * Warms up for at least a second and 3 runs (Vector API code is only fast once C2 has compiled
+     * it), then times single runs for {@code seconds} (at least 5 runs).
+     */
     private static Timing time(Runnable op, double seconds) {
-        long warmupEnd = System.nanoTime() + (long) (seconds * 0.25e9);
+        return time(() -> { }, op, seconds);
+    }
+
+    /** {@link #time(Runnable, double)} with an untimed {@code setup} before every run. */
+    private static Timing time(Runnable setup, Runnable op, double seconds) {
+        long warmupEnd = System.nanoTime() + 1_000_000_000L;
         for (int i = 0; i < 3 || System.nanoTime() < warmupEnd; i++) {
+            setup.run();
             op.run();
         }
         List<Double> runs = new ArrayList<>();
-        long end = System.nanoTime() + (long) (seconds * 0.75e9);
+        long end = System.nanoTime() + (long) (seconds * 1e9);
         while (runs.size() < 5 || System.nanoTime() < end) {
+            setup.run();
             long t0 = System.nanoTime();
             op.run();
             runs.add((System.nanoTime() - t0) / 1e9);

@@ -34,6 +34,9 @@ public final class Cublas {
     public static final int CUBLAS_GEMM_DEFAULT = -1;
 
     private static final int CUBLAS_STATUS_SUCCESS = 0;
+    /** alpha = 1 and beta = 0, the common case, read by cuBLAS from host memory on every call. */
+    private static final MemorySegment ONE = Arena.global().allocateFrom(JAVA_FLOAT, 1f);
+    private static final MemorySegment ZERO = Arena.global().allocateFrom(JAVA_FLOAT, 0f);
 
     private final MethodHandle create;
     private final MethodHandle destroy;
@@ -118,12 +121,21 @@ public final class Cublas {
     public void gemmEx(MemorySegment handle, int transA, int transB, int m, int n, int k, float alpha,
                        long a, int aType, int lda, long b, int bType, int ldb, float beta,
                        long c, int cType, int ldc, int computeType, String what) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment al = arena.allocateFrom(JAVA_FLOAT, alpha);
-            MemorySegment be = arena.allocateFrom(JAVA_FLOAT, beta);
-            check((int) gemmEx.invokeExact(handle, transA, transB, m, n, k, al, a, aType, lda, b, bType, ldb, be,
-                    c, cType, ldc, computeType, CUBLAS_GEMM_DEFAULT),
-                    "cublasGemmEx(" + what + ", m=" + m + " n=" + n + " k=" + k + ")");
+        try {
+            int rc;
+            if (alpha == 1f && beta == 0f) {
+                rc = (int) gemmEx.invokeExact(handle, transA, transB, m, n, k, ONE, a, aType, lda, b, bType, ldb, ZERO,
+                        c, cType, ldc, computeType, CUBLAS_GEMM_DEFAULT);
+            } else {
+                try (Arena arena = Arena.ofConfined()) {
+                    rc = (int) gemmEx.invokeExact(handle, transA, transB, m, n, k, arena.allocateFrom(JAVA_FLOAT, alpha),
+                            a, aType, lda, b, bType, ldb, arena.allocateFrom(JAVA_FLOAT, beta), c, cType, ldc,
+                            computeType, CUBLAS_GEMM_DEFAULT);
+                }
+            }
+            if (rc != CUBLAS_STATUS_SUCCESS) {
+                check(rc, "cublasGemmEx(" + what + ", m=" + m + " n=" + n + " k=" + k + ")");
+            }
         } catch (Throwable t) {
             throw NativeSymbols.rethrow(t);
         }

@@ -278,7 +278,10 @@ public final class CudaDriver {
             throw new IllegalArgumentException("cuMemcpyHtoDAsync_v2: " + bytes + " bytes from a " + src.byteSize() + "-byte host buffer");
         }
         try {
-            check((int) cuMemcpyHtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyHtoDAsync_v2(" + bytes + " bytes)");
+            int rc = (int) cuMemcpyHtoDAsync.invokeExact(dst, src, bytes, stream);
+            if (rc != CUDA_SUCCESS) {
+                throw failure(rc, "cuMemcpyHtoDAsync_v2(" + bytes + " bytes)");
+            }
         } catch (Throwable t) {
             throw NativeSymbols.rethrow(t);
         }
@@ -289,7 +292,10 @@ public final class CudaDriver {
             throw new IllegalArgumentException("cuMemcpyDtoHAsync_v2: " + bytes + " bytes into a " + dst.byteSize() + "-byte host buffer");
         }
         try {
-            check((int) cuMemcpyDtoHAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoHAsync_v2(" + bytes + " bytes)");
+            int rc = (int) cuMemcpyDtoHAsync.invokeExact(dst, src, bytes, stream);
+            if (rc != CUDA_SUCCESS) {
+                throw failure(rc, "cuMemcpyDtoHAsync_v2(" + bytes + " bytes)");
+            }
         } catch (Throwable t) {
             throw NativeSymbols.rethrow(t);
         }
@@ -297,7 +303,10 @@ public final class CudaDriver {
 
     public void memcpyDtoDAsync(long dst, long src, long bytes, MemorySegment stream) {
         try {
-            check((int) cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream), "cuMemcpyDtoDAsync_v2(" + bytes + " bytes)");
+            int rc = (int) cuMemcpyDtoDAsync.invokeExact(dst, src, bytes, stream);
+            if (rc != CUDA_SUCCESS) {
+                throw failure(rc, "cuMemcpyDtoDAsync_v2(" + bytes + " bytes)");
+            }
         } catch (Throwable t) {
             throw NativeSymbols.rethrow(t);
         }
@@ -428,9 +437,12 @@ public final class CudaDriver {
     public void launchKernel(MemorySegment function, int gridX, int gridY, int gridZ, int blockX, int blockY, int blockZ,
                              int sharedBytes, MemorySegment stream, MemorySegment params, String what) {
         try {
-            check((int) cuLaunchKernel.invokeExact(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes,
-                    stream, params, MemorySegment.NULL), "cuLaunchKernel(" + what + ", grid " + gridX + "x" + gridY + "x"
-                    + gridZ + ", block " + blockX + "x" + blockY + "x" + blockZ + ", " + sharedBytes + " B shared)");
+            int rc = (int) cuLaunchKernel.invokeExact(function, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes,
+                    stream, params, MemorySegment.NULL);
+            if (rc != CUDA_SUCCESS) {
+                throw failure(rc, "cuLaunchKernel(" + what + ", grid " + gridX + "x" + gridY + "x" + gridZ + ", block "
+                        + blockX + "x" + blockY + "x" + blockZ + ", " + sharedBytes + " B shared)");
+            }
         } catch (Throwable t) {
             throw NativeSymbols.rethrow(t);
         }
@@ -461,8 +473,13 @@ public final class CudaDriver {
 
     private void check(int result, String call) {
         if (result != CUDA_SUCCESS) {
-            String name = errorName(result);
-            throw new CudaException(name, name + " in " + call + ": " + errorString(result));
+            throw failure(result, call);
         }
+    }
+
+    /** Calls on the hot path test the result themselves, so their message is built only on failure. */
+    private CudaException failure(int result, String call) {
+        String name = errorName(result);
+        return new CudaException(name, name + " in " + call + ": " + errorString(result));
     }
 }

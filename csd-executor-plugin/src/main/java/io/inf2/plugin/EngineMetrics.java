@@ -21,6 +21,7 @@ final class EngineMetrics {
         registry.register("tokensPerSecond", (Gauge<Double>) () -> runtime.statistics().tokensPerSecond());
         gauge(registry, runtime, "prefillTimeMs", s -> s.prefillNanos() / 1_000_000);
         gauge(registry, runtime, "decodeTimeMs", s -> s.decodeNanos() / 1_000_000);
+        gauge(registry, runtime, "weightBytesRead", EngineStatistics::weightBytesRead);
         gauge(registry, runtime, "csdBytesRead", s -> s.kv().deviceReadBytes());
         gauge(registry, runtime, "csdBytesWritten", s -> s.kv().deviceWriteBytes());
         gauge(registry, runtime, "linkBytes", s -> s.kv().linkBytes());

@@ -25,6 +25,8 @@ import org.apache.spark.api.plugin.PluginContext;
 final class Inf2ExecutorPlugin implements ExecutorPlugin {
     private static final System.Logger LOG = System.getLogger(Inf2ExecutorPlugin.class.getName());
 
+    private static final String EXECUTOR_CORES = "spark.executor.cores";
+
     private Inf2ExecutorRuntime runtime;
 
     @Override
@@ -33,6 +35,10 @@ final class Inf2ExecutorPlugin implements ExecutorPlugin {
         String executorId = ctx.executorID();
         // The driver validated these; parsing them again gives the typed values.
         Inf2Config config = Inf2Config.fromNames(extraConf, PluginSettings.catalog(), Setting.SPARK_PREFIX);
+        if (config.get(Settings.THREADS) == 0 && conf.contains(EXECUTOR_CORES)) {
+            // "All cores" means this executor's cores: other executors may share the host.
+            config = config.with(Settings.THREADS, conf.get(EXECUTOR_CORES), PluginSettings.catalog());
+        }
 
         Path base = defaultBaseDirectory(conf);
         Path workDir = directory(config.get(PluginSettings.WORK_DIR), base, "inf2-work")

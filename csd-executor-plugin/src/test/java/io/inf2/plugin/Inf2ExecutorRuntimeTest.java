@@ -156,7 +156,7 @@ class Inf2ExecutorRuntimeTest {
         EngineMetrics.register(registry, r);
         assertEquals(List.of("activeTasks", "csdBytesRead", "csdBytesWritten", "decodeTimeMs", "failedRequests",
                 "linkBytes", "pagesWritten", "prefillTimeMs", "promptTokens", "requests", "tokensGenerated",
-                "tokensPerSecond", "writebackBufferedBytes", "xcacheRecomputedBytes"), List.copyOf(registry.getGauges().keySet()));
+                "tokensPerSecond", "weightBytesRead", "writebackBufferedBytes", "xcacheRecomputedBytes"), List.copyOf(registry.getGauges().keySet()));
         assertEquals(0L, gauge(registry, "tokensGenerated"));
         long generated;
         long prompt;

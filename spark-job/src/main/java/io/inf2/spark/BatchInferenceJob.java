@@ -2,6 +2,7 @@ package io.inf2.spark;
 
 import io.inf2.config.ConfigException;
 import io.inf2.config.Setting;
+import io.inf2.spark.chat.TemplateException;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -56,7 +57,7 @@ public final class BatchInferenceJob {
             JobSummary summary = Inf2.run(spark, Map.of());
             System.out.println(summary.describe());
             return 0;
-        } catch (ConfigException e) {
+        } catch (ConfigException | TemplateException e) {
             System.err.println("inf2 job: " + e.getMessage());
             return 2;
         } catch (RuntimeException e) {

@@ -166,36 +166,51 @@ public final class Inf2 {
 
             Path outputPath = new Path(output);
             boolean exists = exists(outputPath);
+            boolean hasRows = exists && hasDataFiles(outputPath);
             if (exists && !resume && mode.equals("error")) {
                 throw new ConfigException(JobSettings.OUTPUT.name() + " \"" + output + "\" already exists; give "
                         + JobSettings.OUTPUT_MODE.cliFlag() + " overwrite to replace it or " + JobSettings.RESUME.cliFlag()
                         + " to finish it");
             }
             Dataset<Row> todo = prepared.rows();
-            if (resume && exists) {
-                Dataset<Row> done = spark.read().parquet(output);
-                checkResumable(done.schema(), prepared.outputSchema(), output);
-                todo = todo.join(done.select(col(ResultArrow.ID).as("__inf2_done")),
-                        col(PromptPreparation.ID).equalTo(col("__inf2_done")), "left_anti");
-            }
-            todo = todo.persist(StorageLevel.MEMORY_AND_DISK());
+            long remaining = prepared.rowCount();
+            int commitRows = config.get(JobSettings.COMMIT_ROWS);
+            boolean persisted = false;
             try {
-                long remaining = todo.count();
-                long skipped = prepared.rowCount() - remaining;
-                if (skipped > 0) {
-                    LOG.info("INF2 resume: {} of {} rows are already in {}", skipped, prepared.rowCount(), output);
+                if (resume && hasRows) {
+                    Dataset<Row> done = spark.read().parquet(output);
+                    checkResumable(done.schema(), prepared.outputSchema(), output);
+                    todo = todo.join(done.select(col(ResultArrow.ID).as("__inf2_done")),
+                            col(PromptPreparation.ID).equalTo(col("__inf2_done")), "left_anti")
+                            .persist(StorageLevel.MEMORY_AND_DISK());
+                    persisted = true;
+                    remaining = todo.count();
+                    LOG.info("INF2 resume: {} of {} rows are already in {}", prepared.rowCount() - remaining,
+                            prepared.rowCount(), output);
+                }
+                long steps = commitRows == 0 ? 1 : Math.max(1, (remaining + commitRows - 1) / commitRows);
+                if (steps > 1 && !persisted) {
+                    // Every step reads the prepared rows again: keep them instead of re-reading the input.
+                    todo = todo.persist(StorageLevel.MEMORY_AND_DISK());
+                    persisted = true;
                 }
                 JobMetrics metrics = new JobMetrics(spark.sparkContext());
                 long start = System.nanoTime();
-                // The first step creates the output, replaces it (overwrite) or adds to it (resume).
-                SaveMode firstMode = !exists ? SaveMode.ErrorIfExists : resume ? SaveMode.Append : SaveMode.Overwrite;
-                write(prepared, todo, remaining, metrics, firstMode, outputPath);
+                // The first step creates the output, replaces it (overwrite, or a resumed output that a
+                // failed first step left without data) or adds to it (resume).
+                SaveMode firstMode = !exists ? SaveMode.ErrorIfExists
+                        : resume && hasRows ? SaveMode.Append : SaveMode.Overwrite;
+                if (remaining > 0 || firstMode != SaveMode.Append) {
+                    write(prepared, todo, remaining, steps, metrics, firstMode, outputPath);
+                }
                 double seconds = (System.nanoTime() - start) / 1e9;
-                return new JobSummary(metrics.rows.value(), metrics.errorRows.value(), skipped,
+                return new JobSummary(metrics.rows.value(), metrics.errorRows.value(), prepared.rowCount() - remaining,
                         metrics.promptTokens.value(), metrics.completionTokens.value(), seconds,
                         metrics.kvBytesKeptOffInterconnect.value(), qualified(outputPath));
             } finally {
-                todo.unpersist();
+                if (persisted) {
+                    todo.unpersist();
+                }
             }
         }
 
@@ -203,13 +218,8 @@ public final class Inf2 {
          * Writes in commit steps of about commitRows rows (rows go to steps by a hash of their id), each
          * a Spark write of its own that appends to the output once it is complete.
          */
-        private void write(PromptPreparation.Prepared prepared, Dataset<Row> todo, long remaining, JobMetrics metrics,
-                           SaveMode firstMode, Path output) {
-            if (remaining == 0 && firstMode == SaveMode.Append) {
-                return;
-            }
-            int commitRows = config.get(JobSettings.COMMIT_ROWS);
-            long steps = commitRows == 0 ? 1 : Math.max(1, (remaining + commitRows - 1) / commitRows);
+        private void write(PromptPreparation.Prepared prepared, Dataset<Row> todo, long remaining, long steps,
+                           JobMetrics metrics, SaveMode firstMode, Path output) {
             TaskFailureInjection failure = TaskFailureInjection.fromSession(spark);
             for (int step = 0; step < steps; step++) {
                 Dataset<Row> part = steps == 1 ? todo
@@ -236,6 +246,22 @@ public final class Inf2 {
 
         private static String describe(StructField f) {
             return f.name() + ":" + f.dataType().catalogString();
+        }
+
+        /** Whether a directory holds files other than Spark's hidden ones (_SUCCESS, _temporary, .crc). */
+        private boolean hasDataFiles(Path dir) {
+            try {
+                FileSystem fs = dir.getFileSystem(spark.sparkContext().hadoopConfiguration());
+                for (org.apache.hadoop.fs.FileStatus f : fs.listStatus(dir)) {
+                    String name = f.getPath().getName();
+                    if (!name.startsWith("_") && !name.startsWith(".")) {
+                        return true;
+                    }
+                }
+                return false;
+            } catch (IOException e) {
+                throw new ConfigException(JobSettings.OUTPUT.name() + " \"" + dir + "\": cannot list it (" + e.getMessage() + ")");
+            }
         }
 
         private boolean exists(Path path) {

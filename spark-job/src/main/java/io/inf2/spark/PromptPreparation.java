@@ -2,7 +2,8 @@ package io.inf2.spark;
 
 import static org.apache.spark.sql.functions.col;
 import static org.apache.spark.sql.functions.lit;
-import static org.apache.spark.sql.functions.spark_partition_id;
+import static org.apache.spark.sql.functions.sum;
+import static org.apache.spark.sql.functions.when;
 
 import io.inf2.config.ConfigException;
 import io.inf2.config.Inf2Config;
@@ -20,12 +21,14 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.stream.Collectors;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.broadcast.Broadcast;
@@ -52,6 +55,8 @@ final class PromptPreparation {
     static final String PROMPT = "__inf2_prompt";
     private static final String SOURCE = "__inf2_source";
     private static final String BLOCK = "__inf2_block";
+    /** The block column's value for input not read from files, whose partitions stand in for blocks. */
+    private static final long PARTITION_IS_BLOCK = -1;
 
     /**
      * @param rows         prepared rows: id, prompt or messages, parameter columns, kept columns
@@ -179,23 +184,26 @@ final class PromptPreparation {
         return ChatTemplate.fromTokenizerConfig(json, file.toString());
     }
 
-    /** The id column's values must be unique and present; returns the row count. */
+    /** The id column's values must be unique and present; returns the row count (one Spark job when they are). */
     private static long checkUserIds(Dataset<Row> rows, String idColumn) {
-        List<Row> bad = rows.groupBy(col(ID)).count()
-                .where(col(ID).isNull().or(col("count").gt(1)))
-                .limit(3).collectAsList();
-        for (Row r : bad) {
-            if (r.isNullAt(0)) {
-                throw new ConfigException(JobSettings.ID_COLUMN.name() + " \"" + idColumn + "\" is null in " + r.getLong(1)
-                        + " row(s); every row needs an id");
-            }
+        Row stats = rows.groupBy(col(ID)).count()
+                .agg(sum(col("count")), sum(when(col(ID).isNull(), col("count")).otherwise(0L)),
+                        sum(when(col("count").gt(1), 1L).otherwise(0L)))
+                .first();
+        long total = stats.isNullAt(0) ? 0 : stats.getLong(0);
+        long nulls = stats.isNullAt(1) ? 0 : stats.getLong(1);
+        long duplicated = stats.isNullAt(2) ? 0 : stats.getLong(2);
+        if (nulls > 0) {
+            throw new ConfigException(JobSettings.ID_COLUMN.name() + " \"" + idColumn + "\" is null in " + nulls
+                    + " row(s); every row needs an id");
         }
-        if (!bad.isEmpty()) {
-            throw new ConfigException(JobSettings.ID_COLUMN.name() + " \"" + idColumn + "\" is not unique: "
-                    + bad.stream().map(r -> "\"" + r.getString(0) + "\" appears " + r.getLong(1) + " times")
+        if (duplicated > 0) {
+            List<Row> examples = rows.groupBy(col(ID)).count().where(col("count").gt(1)).limit(3).collectAsList();
+            throw new ConfigException(JobSettings.ID_COLUMN.name() + " \"" + idColumn + "\" is not unique: " + duplicated
+                    + " value(s) repeat, e.g. " + examples.stream().map(r -> "\"" + r.getString(0) + "\" (" + r.getLong(1) + " times)")
                     .collect(Collectors.joining(", ")));
         }
-        return rows.count();
+        return total;
     }
 
     private record GeneratedIds(Dataset<Row> rows, long rowCount) {
@@ -206,7 +214,7 @@ final class PromptPreparation {
      * block (Spark's unit of reading), the driver turns the counts into each block's first row number,
      * and a second pass numbers the rows of each block from there. The numbers are the rows' positions
      * in their files, whatever the split size. Input not read straight from files is numbered in the
-     * order of its partitions.
+     * order of its partitions, each partition standing in for a block.
      */
     private static GeneratedIds generatedIds(SparkSession spark, Dataset<Row> input, List<Column> payload) {
         List<Column> cols = new ArrayList<>();
@@ -223,13 +231,17 @@ final class PromptPreparation {
             }
             cols.clear();
             cols.add(lit("").as(SOURCE));
-            cols.add(spark_partition_id().cast(DataTypes.LongType).as(BLOCK));
+            cols.add(lit(PARTITION_IS_BLOCK).as(BLOCK));
             cols.addAll(payload);
             located = input.select(cols.toArray(Column[]::new));
         }
+        StructType countSchema = DataTypes.createStructType(List.of(
+                DataTypes.createStructField(SOURCE, DataTypes.StringType, false),
+                DataTypes.createStructField(BLOCK, DataTypes.LongType, false),
+                DataTypes.createStructField("rows", DataTypes.LongType, false)));
         TreeMap<String, TreeMap<Long, Long>> blockRows = new TreeMap<>();
-        for (Row r : located.groupBy(col(SOURCE), col(BLOCK)).count().collectAsList()) {
-            blockRows.computeIfAbsent(r.getString(0), k -> new TreeMap<>()).put(r.getLong(1), r.getLong(2));
+        for (Row r : located.mapPartitions(new CountBlockRows(), Encoders.row(countSchema)).collectAsList()) {
+            blockRows.computeIfAbsent(r.getString(0), k -> new TreeMap<>()).merge(r.getLong(1), r.getLong(2), Long::sum);
         }
         HashMap<String, Long> firstRow = new HashMap<>();
         long total = 0;
@@ -249,6 +261,37 @@ final class PromptPreparation {
         Dataset<Row> numbered = located.mapPartitions(new NumberRows(shared),
                 Encoders.row(DataTypes.createStructType(fields)));
         return new GeneratedIds(numbered, total);
+    }
+
+    /**
+     * The block a located row belongs to: its file block, or for input not read from files, the
+     * partition it is in. Taken inside the task: Spark folds a partition-id expression over an
+     * in-memory relation into a constant on the driver.
+     */
+    private static long block(Row located) {
+        long block = located.getLong(1);
+        return block == PARTITION_IS_BLOCK ? TaskContext.getPartitionId() : block;
+    }
+
+    /** First pass of the generated ids: rows per (source, block) in one partition. */
+    private static final class CountBlockRows implements MapPartitionsFunction<Row, Row> {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public Iterator<Row> call(Iterator<Row> input) {
+            LinkedHashMap<String, long[]> counts = new LinkedHashMap<>();
+            LinkedHashMap<String, Object[]> keys = new LinkedHashMap<>();
+            while (input.hasNext()) {
+                Row r = input.next();
+                long block = block(r);
+                String key = blockKey(r.getString(0), block);
+                counts.computeIfAbsent(key, k -> new long[1])[0]++;
+                keys.putIfAbsent(key, new Object[] {r.getString(0), block});
+            }
+            List<Row> out = new ArrayList<>();
+            counts.forEach((key, n) -> out.add(RowFactory.create(keys.get(key)[0], keys.get(key)[1], n[0])));
+            return out.iterator();
+        }
     }
 
     private static String blockKey(String source, long block) {
@@ -296,7 +339,7 @@ final class PromptPreparation {
                 public Row next() {
                     Row r = input.next();
                     String source = r.getString(0);
-                    String key = blockKey(source, r.getLong(1));
+                    String key = blockKey(source, block(r));
                     Long row = next.get(key);
                     if (row == null) {
                         row = firstRow.value().get(key);

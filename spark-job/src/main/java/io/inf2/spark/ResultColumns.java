@@ -16,6 +16,7 @@ import org.apache.spark.sql.vectorized.ArrowColumnVector;
 import org.apache.spark.sql.vectorized.ColumnVector;
 import org.apache.spark.sql.vectorized.ColumnarArray;
 import org.apache.spark.sql.vectorized.ColumnarBatch;
+import scala.jdk.javaapi.CollectionConverters;
 
 /**
  * The result columns as Spark sees them: the Spark schema of {@link ResultArrow#SCHEMA}, and the
@@ -67,7 +68,7 @@ final class ResultColumns {
 
     /**
      * Copies row {@code row} of the batch into {@code out} starting at {@code offset}, as the external
-     * types a Spark {@code Row} holds (String, Integer, Double, java.util.List), so the values outlive
+     * types a Spark {@code Row} holds (String, Integer, Double, scala.collection.Seq), so the values outlive
      * the Arrow buffers.
      */
     static void copyRow(ColumnarBatch batch, int row, Object[] out, int offset) {
@@ -95,7 +96,8 @@ final class ResultColumns {
             for (int j = 0; j < array.numElements(); j++) {
                 values.add(element(array, a.elementType(), j));
             }
-            return values;
+            // A Row's encoder takes arrays as Scala sequences.
+            return CollectionConverters.asScala(values).toSeq();
         }
         throw new IllegalStateException("no conversion for result type " + type.simpleString());
     }

@@ -57,13 +57,22 @@ class Inf2SparkPluginSuite extends AnyFunSuite {
     assert(e.getMessage.endsWith("spark.plugins must include io.inf2.plugin.Inf2SparkPlugin"))
   }
 
-  test("in local mode devices come from spark.inf2.csd and spark.inf2.backend, and are left in place") {
+  test("in local mode devices come from spark.inf2.csd and spark.inf2.backend, and are left in place; " +
+    "the engine's threads default to the executor's cores") {
     val work = freshDirectory("configured")
     val a = Files.createDirectories(work.resolve("dev-a"))
     val b = Files.createDirectories(work.resolve("dev-b"))
     val conf = pluginConf("local[2]", work).set("spark.inf2.csd", s"$a,$b").set("spark.inf2.backend", "cpu")
-      .set("spark.inf2.kvCache", "csd")
-    assert(runtimeViews(conf) === Seq(("driver", List("cpu", s"csd:$a", s"csd:$b"))))
+      .set("spark.inf2.kvCache", "csd").set("spark.executor.cores", "1")
+    val (views, threads) = withContext(conf) { sc =>
+      val runtimes = sc.parallelize(1 to 2, 2).map { _ =>
+        val runtime = Inf2ExecutorRuntime.get()
+        (runtime.executorId, runtime.deviceNames.asScala.toList, runtime.config().get(Settings.THREADS).intValue)
+      }.collect().toSeq.distinct
+      (runtimes.map(r => (r._1, r._2)), runtimes.map(_._3))
+    }
+    assert(views === Seq(("driver", List("cpu", s"csd:$a", s"csd:$b"))))
+    assert(threads === Seq(1), "threads=0 (all cores) means the executor's cores")
     assert(Files.isDirectory(a) && Files.isDirectory(b))
   }
 
@@ -77,7 +86,7 @@ class Inf2SparkPluginSuite extends AnyFunSuite {
     }
     assert(gauges.keySet === Set("requests", "failedRequests", "promptTokens", "tokensGenerated", "tokensPerSecond",
       "prefillTimeMs", "decodeTimeMs", "csdBytesRead", "csdBytesWritten", "linkBytes", "writebackBufferedBytes",
-      "xcacheRecomputedBytes", "pagesWritten", "activeTasks"))
+      "xcacheRecomputedBytes", "pagesWritten", "weightBytesRead", "activeTasks"))
     assert(gauges("tokensGenerated") === 0L)
     assert(gauges("activeTasks") === 0)
   }

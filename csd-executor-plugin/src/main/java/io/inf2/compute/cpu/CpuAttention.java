@@ -10,15 +10,18 @@ import java.util.Arrays;
  * places): the normalised output softmax(q·Kᵀ/√d)·V over the given rows, and the log-sum-exp of the
  * scaled scores. An empty range yields zeros and {@link #EMPTY_LSE}.
  *
- * <p>The group variants serve every query head of a GQA group (the heads that read the same KV head)
+ * <p>The group forms serve every query head of a GQA group (the heads that read the same KV head)
  * in one pass over the rows: each K and V row is loaded once and used by all of them. Query head g
  * of a group is at {@code q[qOffset + g·headDim ..]}, its output at {@code out[outOffset + g·headDim ..]}
  * and its log-sum-exp at {@code lse[lseOffset + g]}, the layout of a [heads·headDim] row.
  *
+ * <p>The static methods take all rows at once. {@link Group} is the same computation for rows that
+ * arrive in pieces (pages read from a device, a writeback buffer): begin, add any number of row
+ * ranges, finish; it is reusable and allocates nothing after construction.
+ *
  * <p>Rows are scored a block at a time and folded into the running result by online softmax (the
  * output is rescaled when a block raises the running maximum), so memory is bounded by the block,
  * each row is read once, and exp runs vectorised over a block. Arithmetic is fp32 throughout.
- * Thread-safe: all state is per call.
  */
 public final class CpuAttention {
 
@@ -54,21 +57,10 @@ public final class CpuAttention {
     public static void attendGroup(float[] q, int qOffset, int groupSize, int headDim,
                                    float[] keys, int keyOffset, float[] values, int valueOffset, int rowStride, int count,
                                    float[] out, int outOffset, float[] lse, int lseOffset) {
-        attendGroup(KERNELS, q, qOffset, groupSize, headDim, keys, keyOffset, values, valueOffset, rowStride, count,
-                out, outOffset, lse, lseOffset);
-    }
-
-    /** The heap-row group attention on given kernels (the CPU backend passes its own). */
-    static void attendGroup(CpuKernels kernels, float[] q, int qOffset, int groupSize, int headDim,
-                            float[] keys, int keyOffset, float[] values, int valueOffset, int rowStride, int count,
-                            float[] out, int outOffset, float[] lse, int lseOffset) {
-        checkShape(groupSize, headDim, count);
-        State state = new State(kernels, q, qOffset, groupSize, headDim, out, outOffset, Math.min(count, BLOCK));
-        for (int t0 = 0; t0 < count; t0 += BLOCK) {
-            int rows = Math.min(BLOCK, count - t0);
-            state.fold(keys, keyOffset + t0 * rowStride, values, valueOffset + t0 * rowStride, rowStride, rows);
-        }
-        state.finish(lse, lseOffset);
+        Group group = new Group(KERNELS, groupSize, headDim, Math.min(count, BLOCK));
+        group.begin(q, qOffset);
+        group.add(keys, keyOffset, values, valueOffset, rowStride, count);
+        group.finish(out, outOffset, lse, lseOffset);
     }
 
     /**
@@ -92,75 +84,147 @@ public final class CpuAttention {
     public static void attendGroup(float[] q, int qOffset, int groupSize, int headDim, MemorySegment keys, long keyIndex,
                                    MemorySegment values, long valueIndex, DType dtype, long rowStride, int count,
                                    float[] out, int outOffset, float[] lse, int lseOffset) {
-        checkShape(groupSize, headDim, count);
-        if (!dtype.isFloatingPoint()) {
-            throw new IllegalArgumentException("KV rows must be F32, F16 or BF16, got " + dtype);
-        }
-        int block = Math.min(count, BLOCK);
-        State state = new State(KERNELS, q, qOffset, groupSize, headDim, out, outOffset, block);
-        float[] k = new float[block * headDim];
-        float[] v = new float[block * headDim];
-        for (int t0 = 0; t0 < count; t0 += BLOCK) {
-            int rows = Math.min(BLOCK, count - t0);
-            if (rowStride == headDim) {
-                KERNELS.widen(keys, dtype, keyIndex + t0 * rowStride, k, 0, rows * headDim);
-                KERNELS.widen(values, dtype, valueIndex + t0 * rowStride, v, 0, rows * headDim);
-            } else {
-                for (int r = 0; r < rows; r++) {
-                    long row = t0 + r;
-                    KERNELS.widen(keys, dtype, keyIndex + row * rowStride, k, r * headDim, headDim);
-                    KERNELS.widen(values, dtype, valueIndex + row * rowStride, v, r * headDim, headDim);
-                }
-            }
-            state.fold(k, 0, v, 0, headDim, rows);
-        }
-        state.finish(lse, lseOffset);
+        Group group = new Group(KERNELS, groupSize, headDim, Math.min(count, BLOCK));
+        group.begin(q, qOffset);
+        group.add(keys, keyIndex, values, valueIndex, dtype, rowStride, count);
+        group.finish(out, outOffset, lse, lseOffset);
     }
 
-    private static void checkShape(int groupSize, int headDim, int count) {
-        if (groupSize < 1 || headDim < 1 || count < 0) {
-            throw new IllegalArgumentException("attention needs groupSize >= 1, headDim >= 1 and count >= 0, got "
-                    + groupSize + ", " + headDim + ", " + count);
-        }
-    }
-
-    /** The running (unnormalised) result of a group over the rows folded so far. */
-    private static final class State {
+    /**
+     * The running attention of one GQA group's query heads over rows added piece by piece. Not
+     * thread-safe: keep one per worker thread. Usage: {@link #begin}, any number of {@code add}s
+     * (rows in any order: softmax does not care), {@link #finish}; then begin again.
+     */
+    public static final class Group {
         private final CpuKernels kernels;
+        private final int groupSize;
+        private final int headDim;
+        private final int block;
         /** The group's queries times 1/√headDim, so scores come out scaled. */
         private final float[] scaledQ;
-        private final int group;
-        private final int headDim;
-        private final float[] out;
-        private final int outOffset;
-        /** Per head: the largest scaled score so far, and Σ exp(score − max). */
+        /** Per head: the largest score so far, Σ exp(score − max), and Σ exp(score − max)·v. */
         private final float[] max;
         private final float[] sum;
+        private final float[] acc;
         /** [group][block] scores, then softmax numerators, of the current block. */
         private final float[] scores;
-        private final int block;
+        /** Rows of a segment block widened to f32; allocated on the first segment add. */
+        private float[] keyScratch;
+        private float[] valueScratch;
+        private boolean begun;
 
-        State(CpuKernels kernels, float[] q, int qOffset, int group, int headDim, float[] out, int outOffset, int block) {
-            this.kernels = kernels;
-            this.scaledQ = Arrays.copyOfRange(q, qOffset, qOffset + group * headDim);
-            kernels.scale(scaledQ, 0, scaledQ.length, (float) (1.0 / Math.sqrt(headDim)));
-            this.group = group;
-            this.headDim = headDim;
-            this.out = out;
-            this.outOffset = outOffset;
-            this.max = new float[group];
-            this.sum = new float[group];
-            this.block = block;
-            this.scores = new float[group * block];
-            Arrays.fill(max, Float.NEGATIVE_INFINITY);
-            Arrays.fill(out, outOffset, outOffset + group * headDim, 0f);
+        /** A group of {@code groupSize} query heads of width {@code headDim}, on the fastest kernels. */
+        public Group(int groupSize, int headDim) {
+            this(KERNELS, groupSize, headDim);
         }
 
-        void fold(float[] keys, int keyOffset, float[] values, int valueOffset, int rowStride, int rows) {
-            for (int g = 0; g < group; g++) {
+        /** A group on the given kernels (the CPU backend passes its own). */
+        public Group(CpuKernels kernels, int groupSize, int headDim) {
+            this(kernels, groupSize, headDim, BLOCK);
+        }
+
+        Group(CpuKernels kernels, int groupSize, int headDim, int block) {
+            if (groupSize < 1 || headDim < 1) {
+                throw new IllegalArgumentException("attention needs groupSize >= 1 and headDim >= 1, got " + groupSize + " and " + headDim);
+            }
+            this.kernels = kernels;
+            this.groupSize = groupSize;
+            this.headDim = headDim;
+            this.block = Math.max(1, block);
+            this.scaledQ = new float[groupSize * headDim];
+            this.max = new float[groupSize];
+            this.sum = new float[groupSize];
+            this.acc = new float[groupSize * headDim];
+            this.scores = new float[groupSize * this.block];
+        }
+
+        public int groupSize() {
+            return groupSize;
+        }
+
+        public int headDim() {
+            return headDim;
+        }
+
+        /** Starts a query: the group's heads at {@code q[qOffset .. + groupSize·headDim)}; forgets earlier rows. */
+        public void begin(float[] q, int qOffset) {
+            System.arraycopy(q, qOffset, scaledQ, 0, scaledQ.length);
+            kernels.scale(scaledQ, 0, scaledQ.length, (float) (1.0 / Math.sqrt(headDim)));
+            Arrays.fill(max, Float.NEGATIVE_INFINITY);
+            Arrays.fill(sum, 0f);
+            Arrays.fill(acc, 0f);
+            begun = true;
+        }
+
+        /** Adds rows [0, count) in heap f32 memory, laid out as in {@link CpuAttention#attend(float[], int, int, float[], int, float[], int, int, int, float[], int)}. */
+        public void add(float[] keys, int keyOffset, float[] values, int valueOffset, int rowStride, int count) {
+            requireBegun(count);
+            for (int t0 = 0; t0 < count; t0 += block) {
+                fold(keys, keyOffset + t0 * rowStride, values, valueOffset + t0 * rowStride, rowStride, Math.min(block, count - t0));
+            }
+        }
+
+        /** Adds rows [0, count) of a segment, laid out as in {@link CpuAttention#attend(float[], int, int, MemorySegment, long, MemorySegment, long, DType, long, int, float[], int)}. */
+        public void add(MemorySegment keys, long keyIndex, MemorySegment values, long valueIndex, DType dtype,
+                        long rowStride, int count) {
+            requireBegun(count);
+            if (!dtype.isFloatingPoint()) {
+                throw new IllegalArgumentException("KV rows must be F32, F16 or BF16, got " + dtype);
+            }
+            if (keyScratch == null) {
+                keyScratch = new float[block * headDim];
+                valueScratch = new float[block * headDim];
+            }
+            for (int t0 = 0; t0 < count; t0 += block) {
+                int rows = Math.min(block, count - t0);
+                if (rowStride == headDim) {
+                    // Contiguous rows widen in one call, long enough for the vector loop to pay off.
+                    kernels.widen(keys, dtype, keyIndex + t0 * rowStride, keyScratch, 0, rows * headDim);
+                    kernels.widen(values, dtype, valueIndex + t0 * rowStride, valueScratch, 0, rows * headDim);
+                } else {
+                    for (int r = 0; r < rows; r++) {
+                        long row = t0 + r;
+                        kernels.widen(keys, dtype, keyIndex + row * rowStride, keyScratch, r * headDim, headDim);
+                        kernels.widen(values, dtype, valueIndex + row * rowStride, valueScratch, r * headDim, headDim);
+                    }
+                }
+                fold(keyScratch, 0, valueScratch, 0, headDim, rows);
+            }
+        }
+
+        /**
+         * Writes each head's normalised output and log-sum-exp over every row added since
+         * {@link #begin} (zeros and {@link #EMPTY_LSE} if none was).
+         */
+        public void finish(float[] out, int outOffset, float[] lse, int lseOffset) {
+            requireBegun(0);
+            for (int g = 0; g < groupSize; g++) {
+                int o = outOffset + g * headDim;
+                if (sum[g] == 0f) {
+                    Arrays.fill(out, o, o + headDim, 0f);
+                    lse[lseOffset + g] = EMPTY_LSE;
+                    continue;
+                }
+                System.arraycopy(acc, g * headDim, out, o, headDim);
+                kernels.scale(out, o, headDim, 1f / sum[g]);
+                lse[lseOffset + g] = max[g] + (float) Math.log(sum[g]);
+            }
+        }
+
+        private void requireBegun(int count) {
+            if (!begun) {
+                throw new IllegalStateException("attention group used before begin()");
+            }
+            if (count < 0) {
+                throw new IllegalArgumentException("attention over a negative number of rows: " + count);
+            }
+        }
+
+        private void fold(float[] keys, int keyOffset, float[] values, int valueOffset, int rowStride, int rows) {
+            for (int g = 0; g < groupSize; g++) {
                 kernels.dotRows(scaledQ, g * headDim, keys, keyOffset, rowStride, rows, headDim, scores, g * block);
             }
-            for (int g = 0; g < group; g++) {
+            for (int g = 0; g < groupSize; g++) {
                 int s = g * block;
                 float blockMax = Float.NEGATIVE_INFINITY;
                 for (int r = 0; r < rows; r++) {
@@ -170,26 +234,15 @@ public final class CpuAttention {
                 if (blockMax > previous) {
                     if (previous != Float.NEGATIVE_INFINITY) {
                         float factor = (float) Math.exp(previous - blockMax);
-                        kernels.scale(out, outOffset + g * headDim, headDim, factor);
+                        kernels.scale(acc, g * headDim, headDim, factor);
                         sum[g] *= factor;
                     }
                     max[g] = blockMax;
                 }
                 sum[g] += kernels.expShiftSum(scores, s, rows, max[g]);
             }
-            for (int g = 0; g < group; g++) {
-                kernels.accumulateRows(scores, g * block, values, valueOffset, rowStride, rows, headDim, out, outOffset + g * headDim);
-            }
-        }
-
-        void finish(float[] lse, int lseOffset) {
-            for (int g = 0; g < group; g++) {
-                if (sum[g] == 0f) {
-                    lse[lseOffset + g] = EMPTY_LSE;
-                    continue;
-                }
-                kernels.scale(out, outOffset + g * headDim, headDim, 1f / sum[g]);
-                lse[lseOffset + g] = max[g] + (float) Math.log(sum[g]);
+            for (int g = 0; g < groupSize; g++) {
+                kernels.accumulateRows(scores, g * block, values, valueOffset, rowStride, rows, headDim, acc, g * headDim);
             }
         }
     }

@@ -359,6 +359,7 @@ public final class CpuBackend implements ComputeBackend {
         }
         int grain = Math.max(1, tasks / (threads * 16));
         forkJoin(tasks, grain, (from, to) -> {
+            CpuAttention.Group attention = new CpuAttention.Group(kernels, group, headDim);
             float[] lse = new float[group];
             for (int task = from; task < to; task++) {
                 int row = taskRow[task] / kvHeads;
@@ -366,9 +367,9 @@ public final class CpuBackend implements ComputeBackend {
                 int start = taskStart[task];
                 int kvCol = kvh * headDim;
                 int qCol = kvh * group * headDim;
-                CpuAttention.attendGroup(kernels, qm.data(), qm.offset(row) + qCol, group, headDim,
-                        km.data(), km.offset(start) + kvCol, vm.data(), vm.offset(start) + kvCol, km.cols(), row - start + 1,
-                        om.data(), om.offset(row) + qCol, lse, 0);
+                attention.begin(qm.data(), qm.offset(row) + qCol);
+                attention.add(km.data(), km.offset(start) + kvCol, vm.data(), vm.offset(start) + kvCol, km.cols(), row - start + 1);
+                attention.finish(om.data(), om.offset(row) + qCol, lse, 0);
             }
         });
     }

@@ -15,24 +15,29 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * CPU kernels on the Vector API (jdk.incubator.vector), at the platform's preferred vector width.
  *
- * <p><b>linear</b> packs, then multiplies. A block of {@value #PANEL_ROWS} weight rows by up to
- * {@value #PANEL_COLS} columns is widened to f32 into a per-thread panel that stays in L1/L2, and
- * every input row is multiplied against it, four input rows by two weight rows at a time (eight
- * accumulators: each loaded x vector feeds two FMAs, each loaded weight vector four). So a weight
- * byte comes from memory once per call however many input rows there are: decode at batch 32 is one
- * pass over the weights, not 32. Widening once per panel also means f16/bf16 conversion costs once
- * per weight, not once per input row.
+ * <p><b>linear</b> packs, then multiplies, so a weight byte comes from memory once per call however
+ * many input rows there are: decode at batch 32 is one pass over the weights, not 32, and f16/bf16
+ * widening costs once per weight, not once per input row. Two tile shapes:
+ * <ul>
+ *   <li>decode (fewer than {@value #BROADCAST_MIN_ROWS} input rows): a block of {@value #PANEL_ROWS}
+ *       weight rows by up to {@value #PANEL_COLS} columns is widened to f32 into a per-thread panel
+ *       that stays in L1/L2, and every input row is multiplied against it, four input rows by two
+ *       weight rows at a time (eight accumulators: each loaded x vector feeds two FMAs, each loaded
+ *       weight vector four; leftover rows go one by one against four weight rows);</li>
+ *   <li>prefill: the panel is stored transposed, two vectors of weight rows wide, and six input rows
+ *       at a time broadcast each x element into twelve accumulators (a classic GEMM micro-kernel).</li>
+ * </ul>
  *
  * <p>Half-precision widening: JDK 25's Vector API has no half-to-float lane conversion (there is no
  * such {@code VectorOperators.Conversion}; {@code jdk.incubator.vector.Float16} is a scalar type).
  * Emulating it in lanes (shift the exponent and mantissa into place, rescale subnormals by 2^112,
- * patch Inf/NaN) measured 6.7 elements/ns on this project's dev machine (AVX2, Zen 3), and 2.5 on
- * random bit patterns, because the rescale of subnormal lanes takes a microcode assist. A plain loop
- * over {@link Float#float16ToFloat}, which C2 compiles to the hardware conversion (x86 F16C
- * vcvtph2ps, AArch64 fcvtl), measured 15 elements/ns and handles subnormals at full speed, so F16
- * panels are widened by that loop. BF16 is the upper half of an f32: a sign-extending short-to-int
- * lane conversion and a shift by 16 (8 elements/ns; the scalar loop does not vectorize). F32 panels
- * are a bulk copy.
+ * patch Inf/NaN) measured 6 elements/ns on one core of this project's dev machine (AVX2, Zen 3), and
+ * 2.5 on random bit patterns, because rescaling subnormal lanes takes a microcode assist. A plain
+ * loop over {@link Float#float16ToFloat}, which C2 compiles to the hardware conversion (x86 F16C
+ * vcvtph2ps, AArch64 fcvtl), measured 15 elements/ns whatever the data, so F16 panels are widened
+ * by that loop. BF16 is the upper half of an f32: a sign-extending short-to-int lane conversion and
+ * a shift by 16 (13 elements/ns; the equivalent scalar loop does not vectorize). F32 panels are a
+ * bulk copy. All figures in thread CPU time, in cache.
  */
 public final class VectorKernels implements CpuKernels {
 
@@ -49,14 +54,38 @@ public final class VectorKernels implements CpuKernels {
      * few percent of its FMAs, short enough that a 4×2 tile's six streams (24 KiB) stay in a 32 KiB L1.
      */
     private static final int PANEL_COLS = 1024;
+    /** Weight rows of a transposed panel: two vectors, the width of a broadcast tile. */
+    private static final int WIDE_ROWS = 2 * LANES;
+    /** Columns of a transposed panel: 16 KiB of f32 per panel, which one six-row tile streams from L1. */
+    private static final int WIDE_COLS = 4096 / WIDE_ROWS;
     /**
-     * Input rows multiplied against one panel before the next is packed; bounds the x working set
-     * (ROW_BLOCK × PANEL_COLS floats) for long prefills, at the price of re-packing the panel from
-     * cache once per block.
+     * Weight rows packed together (a row of panels, 256 KiB of f32 at most) before the input rows
+     * run against them: they stay in L2 while every block of input rows passes.
      */
-    private static final int ROW_BLOCK = 64;
+    private static final int WIDE_BLOCK_ROWS = 256;
+    /**
+     * Input rows per block in the prefill path, a multiple of the six-row tile: their WIDE_COLS-column
+     * slice (96 KiB) stays in L2 while it meets every panel of the packed block, so x streams from
+     * memory once per WIDE_BLOCK_ROWS weight rows rather than once per panel.
+     */
+    private static final int WIDE_ROW_BLOCK = 96;
+    /**
+     * From this many input rows on (prefill), linear uses broadcast tiles over transposed panels;
+     * below it (decode), dot-product tiles, whose panels need no transposing. Measured on AVX2: the
+     * broadcast tiles overtake between 32 and 64 rows (at 32 the transposing pack still costs 10-30%),
+     * and reach two thirds or more of the FMA peak at 512. Below it the x rows of one panel column range
+     * (at most 63 × 4 KiB) stay in L2.
+     */
+    static final int BROADCAST_MIN_ROWS = 64;
 
-    private static final ThreadLocal<float[]> PANEL = ThreadLocal.withInitial(() -> new float[PANEL_ROWS * PANEL_COLS]);
+    /** Per-thread packing buffers, reused by every call on the thread. */
+    private static final class Scratch {
+        final float[] panel = new float[PANEL_ROWS * PANEL_COLS];
+        final float[] wide = new float[WIDE_BLOCK_ROWS * WIDE_COLS];
+        final float[] row = new float[WIDE_COLS];
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     private static final float INV_SQRT2 = (float) (1 / Math.sqrt(2));
 
@@ -83,18 +112,159 @@ public final class VectorKernels implements CpuKernels {
                 out[m * outCols + n] = b;
             }
         }
-        float[] panel = PANEL.get();
+        Scratch scratch = SCRATCH.get();
+        if (rows >= BROADCAST_MIN_ROWS) {
+            linearBroadcast(x, rows, k, weight, dtype, nFrom, nTo, out, outCols, scratch);
+        } else {
+            linearDot(x, rows, k, weight, dtype, nFrom, nTo, out, outCols, scratch.panel);
+        }
+    }
+
+    private void linearDot(float[] x, int rows, int k, MemorySegment weight, DType dtype, int nFrom, int nTo,
+                           float[] out, int outCols, float[] panel) {
         for (int n0 = nFrom; n0 < nTo; n0 += PANEL_ROWS) {
             int nb = Math.min(PANEL_ROWS, nTo - n0);
-            for (int m0 = 0; m0 < rows; m0 += ROW_BLOCK) {
-                int mEnd = Math.min(rows, m0 + ROW_BLOCK);
-                for (int k0 = 0; k0 < k; k0 += PANEL_COLS) {
-                    int kc = Math.min(PANEL_COLS, k - k0);
-                    pack(weight, dtype, k, n0, nb, k0, kc, panel);
-                    multiplyPanel(x, k, m0, mEnd, k0, kc, panel, n0, nb, out, outCols);
+            for (int k0 = 0; k0 < k; k0 += PANEL_COLS) {
+                int kc = Math.min(PANEL_COLS, k - k0);
+                pack(weight, dtype, k, n0, nb, k0, kc, panel);
+                multiplyPanel(x, k, rows, k0, kc, panel, n0, nb, out, outCols);
+            }
+        }
+    }
+
+    /**
+     * The prefill path, blocked like a BLAS GEMM: for each block of up to WIDE_BLOCK_ROWS weight rows
+     * and each WIDE_COLS-column slice, the weights are widened into panels of WIDE_ROWS rows stored
+     * column-major (element kk of row j at kk·WIDE_ROWS + j), so one column is two vector loads; then
+     * every block of input rows runs against every panel, six input rows at a time broadcasting each
+     * x element into twelve accumulators (no horizontal sums). The transposing pack costs a strided
+     * store per weight, repaid over the many input rows of a prefill.
+     */
+    private void linearBroadcast(float[] x, int rows, int k, MemorySegment weight, DType dtype, int nFrom, int nTo,
+                                 float[] out, int outCols, Scratch scratch) {
+        float[] wide = scratch.wide;
+        for (int nc0 = nFrom; nc0 < nTo; nc0 += WIDE_BLOCK_ROWS) {
+            int ncEnd = Math.min(nTo, nc0 + WIDE_BLOCK_ROWS);
+            int panels = (ncEnd - nc0 + WIDE_ROWS - 1) / WIDE_ROWS;
+            for (int k0 = 0; k0 < k; k0 += WIDE_COLS) {
+                int kc = Math.min(WIDE_COLS, k - k0);
+                for (int p = 0; p < panels; p++) {
+                    int n0 = nc0 + p * WIDE_ROWS;
+                    packTransposed(weight, dtype, k, n0, Math.min(WIDE_ROWS, ncEnd - n0), k0, kc, wide, p * WIDE_ROWS * kc, scratch.row);
+                }
+                for (int m0 = 0; m0 < rows; m0 += WIDE_ROW_BLOCK) {
+                    int mEnd = Math.min(rows, m0 + WIDE_ROW_BLOCK);
+                    for (int p = 0; p < panels; p++) {
+                        int n0 = nc0 + p * WIDE_ROWS;
+                        int nb = Math.min(WIDE_ROWS, ncEnd - n0);
+                        int base = p * WIDE_ROWS * kc;
+                        int m = m0;
+                        for (; m + 6 <= mEnd; m += 6) {
+                            tile6xWide(x, k, m, k0, kc, wide, base, out, outCols, n0, nb);
+                        }
+                        for (; m < mEnd; m++) {
+                            tile1xWide(x, k, m, k0, kc, wide, base, out, outCols, n0, nb);
+                        }
+                    }
                 }
             }
         }
+    }
+
+    /** Widens weight[n0 .. n0 + nb, k0 .. k0 + kc) column-major into wide[base ..], zero beyond row nb. */
+    private void packTransposed(MemorySegment weight, DType dtype, int k, int n0, int nb, int k0, int kc,
+                                float[] wide, int base, float[] row) {
+        for (int r = 0; r < WIDE_ROWS; r++) {
+            if (r < nb) {
+                widen(weight, dtype, (long) (n0 + r) * k + k0, row, 0, kc);
+                for (int kk = 0; kk < kc; kk++) {
+                    wide[base + kk * WIDE_ROWS + r] = row[kk];
+                }
+            } else {
+                for (int kk = 0; kk < kc; kk++) {
+                    wide[base + kk * WIDE_ROWS + r] = 0f;
+                }
+            }
+        }
+    }
+
+    /** Input rows m..m+5 times the transposed panel over kc columns, added to out[m.., n0 .. n0 + nb). */
+    private static void tile6xWide(float[] x, int k, int m, int k0, int kc, float[] wide, int base,
+                                   float[] out, int outCols, int n0, int nb) {
+        int x0 = m * k + k0;
+        int x1 = x0 + k;
+        int x2 = x1 + k;
+        int x3 = x2 + k;
+        int x4 = x3 + k;
+        int x5 = x4 + k;
+        FloatVector c00 = FloatVector.zero(FLOATS);
+        FloatVector c01 = c00;
+        FloatVector c10 = c00;
+        FloatVector c11 = c00;
+        FloatVector c20 = c00;
+        FloatVector c21 = c00;
+        FloatVector c30 = c00;
+        FloatVector c31 = c00;
+        FloatVector c40 = c00;
+        FloatVector c41 = c00;
+        FloatVector c50 = c00;
+        FloatVector c51 = c00;
+        for (int kk = 0; kk < kc; kk++) {
+            FloatVector w0 = FloatVector.fromArray(FLOATS, wide, base + kk * WIDE_ROWS);
+            FloatVector w1 = FloatVector.fromArray(FLOATS, wide, base + kk * WIDE_ROWS + LANES);
+            FloatVector b = FloatVector.broadcast(FLOATS, x[x0 + kk]);
+            c00 = b.fma(w0, c00);
+            c01 = b.fma(w1, c01);
+            b = FloatVector.broadcast(FLOATS, x[x1 + kk]);
+            c10 = b.fma(w0, c10);
+            c11 = b.fma(w1, c11);
+            b = FloatVector.broadcast(FLOATS, x[x2 + kk]);
+            c20 = b.fma(w0, c20);
+            c21 = b.fma(w1, c21);
+            b = FloatVector.broadcast(FLOATS, x[x3 + kk]);
+            c30 = b.fma(w0, c30);
+            c31 = b.fma(w1, c31);
+            b = FloatVector.broadcast(FLOATS, x[x4 + kk]);
+            c40 = b.fma(w0, c40);
+            c41 = b.fma(w1, c41);
+            b = FloatVector.broadcast(FLOATS, x[x5 + kk]);
+            c50 = b.fma(w0, c50);
+            c51 = b.fma(w1, c51);
+        }
+        int o = m * outCols + n0;
+        addWide(out, o, nb, c00, c01);
+        addWide(out, o + outCols, nb, c10, c11);
+        addWide(out, o + 2 * outCols, nb, c20, c21);
+        addWide(out, o + 3 * outCols, nb, c30, c31);
+        addWide(out, o + 4 * outCols, nb, c40, c41);
+        addWide(out, o + 5 * outCols, nb, c50, c51);
+    }
+
+    /** Input row m times the transposed panel (rows left over after blocks of six). */
+    private static void tile1xWide(float[] x, int k, int m, int k0, int kc, float[] wide, int base,
+                                   float[] out, int outCols, int n0, int nb) {
+        int x0 = m * k + k0;
+        FloatVector c0 = FloatVector.zero(FLOATS);
+        FloatVector c1 = c0;
+        for (int kk = 0; kk < kc; kk++) {
+            FloatVector b = FloatVector.broadcast(FLOATS, x[x0 + kk]);
+            c0 = b.fma(FloatVector.fromArray(FLOATS, wide, base + kk * WIDE_ROWS), c0);
+            c1 = b.fma(FloatVector.fromArray(FLOATS, wide, base + kk * WIDE_ROWS + LANES), c1);
+        }
+        addWide(out, m * outCols + n0, nb, c0, c1);
+    }
+
+    /** out[o .. o + nb) += the first nb lanes of (lo, hi); lanes past nb belong to other columns. */
+    private static void addWide(float[] out, int o, int nb, FloatVector lo, FloatVector hi) {
+        if (nb == WIDE_ROWS) {
+            FloatVector.fromArray(FLOATS, out, o).add(lo).intoArray(out, o);
+            FloatVector.fromArray(FLOATS, out, o + LANES).add(hi).intoArray(out, o + LANES);
+            return;
+        }
+        VectorMask<Float> first = FLOATS.indexInRange(0, nb);
+        VectorMask<Float> second = FLOATS.indexInRange(LANES, nb);
+        FloatVector.fromArray(FLOATS, out, o, first).add(lo).intoArray(out, o, first);
+        FloatVector.fromArray(FLOATS, out, o + LANES, second).add(hi).intoArray(out, o + LANES, second);
     }
 
     /**
@@ -111,15 +281,15 @@ public final class VectorKernels implements CpuKernels {
         }
     }
 
-    private static void multiplyPanel(float[] x, int k, int m0, int mEnd, int k0, int kc, float[] panel,
+    private static void multiplyPanel(float[] x, int k, int rows, int k0, int kc, float[] panel,
                                       int n0, int nb, float[] out, int outCols) {
-        int m = m0;
-        for (; m + 4 <= mEnd; m += 4) {
+        int m = 0;
+        for (; m + 4 <= rows; m += 4) {
             for (int j = 0; j < nb; j += 2) {
                 tile4x2(x, k, m, k0, kc, panel, j, out, outCols, n0, nb);
             }
         }
-        for (; m < mEnd; m++) {
+        for (; m < rows; m++) {
             for (int j = 0; j < nb; j += 4) {
                 tile1x4(x, k, m, k0, kc, panel, j, out, outCols, n0, nb);
             }

@@ -31,7 +31,7 @@ import java.util.SplittableRandom;
  * copy bandwidth measured in the same run (bytes read plus bytes written per second).
  *
  * <p>Usage: {@code CudaDecodeBench [--preset opt-6.7b] [--dtype F16] [--batches 1,16,64]
- * [--context 512] [--steps 16] [--out result.json]}; JSON goes to stdout and to {@code --out}.
+ * [--context 512] [--steps 32] [--out result.json]}; JSON goes to stdout and to {@code --out}.
  */
 public final class CudaDecodeBench {
 
@@ -43,7 +43,7 @@ public final class CudaDecodeBench {
         DType dtype = DType.F16;
         int[] batches = {1, 16, 64};
         int context = 512;
-        int steps = 16;
+        int steps = 32;
         Path out = null;
         for (int i = 0; i < args.length; i++) {
             String value = i + 1 < args.length ? args[i + 1] : null;
@@ -84,6 +84,9 @@ public final class CudaDecodeBench {
             result.put("architecture", gpu.context().architecture());
             double copyBandwidth = deviceCopyBandwidth(gpu.context());
             result.put("deviceToDeviceCopyGBps", round(copyBandwidth / 1e9));
+            double[] perCall = launchCosts(gpu);
+            result.put("tinyKernelMicros", round(perCall[0] * 1e6));
+            result.put("tinyKernelWithArgumentsMicros", round(perCall[1] * 1e6));
             long started = System.nanoTime();
             try (Checkpoint checkpoint = RandomWeights.of(preset, 7, dtype).inMemory()) {
                 result.put("hostWeightGenerationSeconds", round((System.nanoTime() - started) / 1e9));
@@ -107,7 +110,7 @@ public final class CudaDecodeBench {
     private static ObjectNode decode(CudaBackend gpu, ModelWeights weights, int batch, int context, int steps,
                                      double copyBandwidth) {
         ModelConfig c = weights.config();
-        int warmup = 2;
+        int warmup = 8; // lets the JIT compile the host path of a step before timing
         int capacity = context + warmup + steps;
         List<CudaKvBlock> blocks = new ArrayList<>();
         try {
@@ -142,6 +145,7 @@ public final class CudaDecodeBench {
                 }
             }
             double stepSeconds = elapsed / 1e9 / steps;
+            double[] parts = components(gpu, weights, blocks, slots);
             double meanContext = context + warmup + (steps + 1) / 2.0;
             long kvBytes = (long) (batch * meanContext * c.layers() * 2L * c.kvDim() * DType.F16.byteSize());
             double boundSeconds = (weights.byteSize() + kvBytes) / copyBandwidth;
@@ -154,9 +158,61 @@ public final class CudaDecodeBench {
             r.put("kvBytesReadPerStep", kvBytes);
             r.put("hbmBoundMs", round(boundSeconds * 1e3));
             r.put("fractionOfHbmBound", round(boundSeconds / stepSeconds));
+            long kvAtEnd = (long) batch * (capacity) * c.layers() * 2L * c.kvDim() * DType.F16.byteSize();
+            r.put("attentionMsPerStep", round(parts[0] * 1e3));
+            r.put("attentionKvGBps", round(kvAtEnd / parts[0] / 1e9));
+            r.put("layerLinearsMsPerStep", round(parts[1] * 1e3));
+            r.put("layerLinearWeightGBps", round(parts[2] / parts[1] / 1e9));
             return r;
         } finally {
             blocks.forEach(CudaKvBlock::close);
+        }
+    }
+
+    /**
+     * Each part of a step alone, over the same inputs, averaged over five repeats: {decode attention
+     * of every layer (s), the six linear layers of every layer (s), their weight bytes}. Synchronised
+     * host timing: the 32 · 6 launches cost microseconds against milliseconds of kernels.
+     */
+    private static double[] components(CudaBackend gpu, ModelWeights w, List<CudaKvBlock> blocks, int[] slots) {
+        ModelConfig c = w.config();
+        int n = slots.length;
+        int repeats = 5;
+        long linearBytes = 0;
+        for (LayerWeights l : w.layers()) {
+            for (Tensor t : new Tensor[] {l.qWeight(), l.kWeight(), l.vWeight(), l.oWeight(), l.fc1Weight(), l.fc2Weight()}) {
+                linearBytes += t.data().byteSize();
+            }
+        }
+        // Zeros: pooled buffers hold whatever the last owner left, and NaNs would not be representative.
+        try (Activations x = gpu.upload(new FloatMatrix(n, c.hidden()));
+             Activations q = gpu.upload(new FloatMatrix(n, c.qDim()));
+             Activations k = gpu.allocate(n, c.kvDim());
+             Activations attention = gpu.upload(new FloatMatrix(n, c.qDim()));
+             Activations lse = gpu.allocate(n, c.heads());
+             Activations inner = gpu.upload(new FloatMatrix(n, c.intermediate()))) {
+            gpu.synchronize();
+            long t0 = System.nanoTime();
+            for (int r = 0; r < repeats; r++) {
+                for (int layer = 0; layer < c.layers(); layer++) {
+                    gpu.decodeAttention(q, blocks.get(layer), slots, c.heads(), attention, lse);
+                }
+            }
+            gpu.synchronize();
+            long t1 = System.nanoTime();
+            for (int r = 0; r < repeats; r++) {
+                for (LayerWeights l : w.layers()) {
+                    gpu.linear(x, l.qWeight(), l.qBias(), q);
+                    gpu.linear(x, l.kWeight(), l.kBias(), k);
+                    gpu.linear(x, l.vWeight(), l.vBias(), k);
+                    gpu.linear(attention, l.oWeight(), l.oBias(), x);
+                    gpu.linear(x, l.fc1Weight(), l.fc1Bias(), inner);
+                    gpu.linear(inner, l.fc2Weight(), l.fc2Bias(), x);
+                }
+            }
+            gpu.synchronize();
+            long t2 = System.nanoTime();
+            return new double[] {(t1 - t0) / 1e9 / repeats, (t2 - t1) / 1e9 / repeats, linearBytes};
         }
     }
 
@@ -202,6 +258,36 @@ public final class CudaDecodeBench {
             float[] ones = new float[n];
             Arrays.fill(ones, 1f);
             return gpu.selectTokens(logits, zeros, new int[n], ones, zeros);
+        }
+    }
+
+    /**
+     * Seconds per call of a 64-element kernel alone (addInPlace) and of one that first uploads a
+     * one-element argument array (gatherRows), 2000 calls each, queued back to back: the second minus
+     * the first is what an argument upload adds to an operation.
+     */
+    static double[] launchCosts(CudaBackend gpu) {
+        int calls = 2000;
+        int[] row = {0};
+        try (Activations a = gpu.upload(new FloatMatrix(1, 64)); Activations b = gpu.upload(new FloatMatrix(1, 64))) {
+            double[] seconds = new double[2];
+            for (int pass = 0; pass < 2; pass++) { // the first pass warms up
+                gpu.synchronize();
+                long t0 = System.nanoTime();
+                for (int i = 0; i < calls; i++) {
+                    gpu.addInPlace(a, b);
+                }
+                gpu.synchronize();
+                long t1 = System.nanoTime();
+                for (int i = 0; i < calls; i++) {
+                    gpu.gatherRows(a, row, b);
+                }
+                gpu.synchronize();
+                long t2 = System.nanoTime();
+                seconds[0] = (t1 - t0) / 1e9 / calls;
+                seconds[1] = (t2 - t1) / 1e9 / calls;
+            }
+            return seconds;
         }
     }
 

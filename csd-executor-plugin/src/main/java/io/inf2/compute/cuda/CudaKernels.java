@@ -10,6 +10,8 @@ import io.inf2.tensor.DType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * Typed launchers for the NVRTC kernels in this package's resources. Arguments are device
@@ -21,13 +23,16 @@ final class CudaKernels implements AutoCloseable {
     static final int MAX_HEAD_DIM = 256;
     static final int KEY_TILE = 32;
     static final int PREFILL_WARPS = 8;
-    static final int DECODE_WARPS = 4;
+    static final int DECODE_THREADS = 128;
     static final int SELECT_THREADS = 1024;
     private static final int THREADS = 256;
     private static final int MAX_GRID_Y = 65535;
 
     private final CudaContext context;
     private final KernelModules modules;
+    private final Map<String, MemorySegment> functions = new HashMap<>();
+    private final Arena argumentArena = Arena.ofShared();
+    private final Arguments arguments = new Arguments(argumentArena);
     private int prefillSharedLimitSet;
 
     CudaKernels(CudaContext context, Path cacheDir) {
@@ -131,10 +136,14 @@ final class CudaKernels implements AutoCloseable {
                          long lengths, int rows, int heads, int kvHeads, int headDim, int keysPerSplit, int splits,
                          long partOut, long partLse) {
         float scale = (float) (1.0 / Math.sqrt(headDim));
-        launch(s, "attention", "decode_attention", splits, heads, rows, DECODE_WARPS * 32, 0,
+        // Threads per key: one per 8 dims, rounded up to a power of two so groups tile the warps
+        // (at most 32 for the widest head, 256).
+        int perKey = headDim / 8;
+        int group = Integer.bitCount(perKey) == 1 ? perKey : Integer.highestOneBit(perKey) << 1;
+        launch(s, "attention", "decode_attention", splits, heads, rows, DECODE_THREADS, 0,
                 a -> a.ptr(q).ptr(kCache).ptr(vCache).i32(code(cacheType)).i64(slotStride).ptr(slots).ptr(lengths)
-                        .i32(rows).i32(heads).i32(kvHeads).i32(headDim).f32(scale).i32(keysPerSplit).ptr(partOut)
-                        .ptr(partLse));
+                        .i32(rows).i32(heads).i32(kvHeads).i32(headDim).f32(scale).i32(keysPerSplit).i32(group)
+                        .ptr(partOut).ptr(partLse));
     }
 
     void mergePartials(CudaStream s, long partOut, long partLse, int parts, int pairs, int headDim, long out, long lse) {
@@ -161,15 +170,17 @@ final class CudaKernels implements AutoCloseable {
         return (int) Math.max(1, Math.min((n + THREADS - 1) / THREADS, 65536));
     }
 
-    private void launch(CudaStream s, String module, String kernel, int gridX, int gridY, int gridZ, int threads,
-                        int shared, ArgumentWriter writer) {
-        MemorySegment function = modules.function(module, kernel);
-        try (Arena arena = Arena.ofConfined()) {
-            Arguments args = new Arguments(arena);
-            writer.write(args);
-            context.driver().launchKernel(function, gridX, gridY, gridZ, threads, 1, 1, shared, s.handle(),
-                    args.pointers(), kernel);
+    private synchronized void launch(CudaStream s, String module, String kernel, int gridX, int gridY, int gridZ,
+                                     int threads, int shared, ArgumentWriter writer) {
+        MemorySegment function = functions.get(kernel);
+        if (function == null) {
+            function = modules.function(module, kernel);
+            functions.put(kernel, function);
         }
+        arguments.count = 0;
+        writer.write(arguments);
+        context.driver().launchKernel(function, gridX, gridY, gridZ, threads, 1, 1, shared, s.handle(),
+                arguments.pointers, kernel);
     }
 
     @FunctionalInterface
@@ -177,46 +188,50 @@ final class CudaKernels implements AutoCloseable {
         void write(Arguments a);
     }
 
-    /** A kernel's arguments as cuLaunchKernel takes them: an array of pointers to each value. */
+    /**
+     * A kernel's arguments as cuLaunchKernel takes them: an array of pointers to each value. One
+     * native block is reused for every launch (the driver copies the values during the call), with
+     * pointer i fixed at value slot i, so a launch only writes the values.
+     */
     private static final class Arguments {
         private static final int MAX = 24;
-        private final Arena arena;
+        private final MemorySegment values;
         private final MemorySegment pointers;
         private int count;
 
         Arguments(Arena arena) {
-            this.arena = arena;
+            this.values = arena.allocate(8L * MAX, 8);
             this.pointers = arena.allocate(ADDRESS, MAX);
-        }
-
-        private Arguments add(MemorySegment value) {
-            pointers.setAtIndex(ADDRESS, count++, value);
-            return this;
+            for (int i = 0; i < MAX; i++) {
+                pointers.setAtIndex(ADDRESS, i, values.asSlice(8L * i, 8));
+            }
         }
 
         Arguments ptr(long deviceAddress) {
-            return add(arena.allocateFrom(JAVA_LONG, deviceAddress));
+            values.set(JAVA_LONG, 8L * count++, deviceAddress);
+            return this;
         }
 
         Arguments i64(long v) {
-            return add(arena.allocateFrom(JAVA_LONG, v));
+            values.set(JAVA_LONG, 8L * count++, v);
+            return this;
         }
 
         Arguments i32(int v) {
-            return add(arena.allocateFrom(JAVA_INT, v));
+            values.set(JAVA_INT, 8L * count++, v);
+            return this;
         }
 
         Arguments f32(float v) {
-            return add(arena.allocateFrom(JAVA_FLOAT, v));
-        }
-
-        MemorySegment pointers() {
-            return pointers;
+            values.set(JAVA_FLOAT, 8L * count++, v);
+            return this;
         }
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         modules.close();
+        functions.clear();
+        argumentArena.close();
     }
 }

@@ -25,9 +25,10 @@ public final class CudaKvBlock implements AutoCloseable {
         if (dtype != DType.F32 && dtype != DType.F16) {
             throw new IllegalArgumentException("KV block dtype must be F32 or F16, got " + dtype);
         }
-        if (slots < 1 || maxTokens < 1 || kvHeads < 1 || headDim < 2 || headDim > CudaKernels.MAX_HEAD_DIM) {
+        if (slots < 1 || maxTokens < 1 || kvHeads < 1 || headDim < 8 || headDim % 8 != 0
+                || headDim > CudaKernels.MAX_HEAD_DIM) {
             throw new IllegalArgumentException("KV block of " + slots + " slots x " + maxTokens + " tokens x " + kvHeads
-                    + " heads x " + headDim + " (head width at most " + CudaKernels.MAX_HEAD_DIM + ")");
+                    + " heads x " + headDim + " (head width a multiple of 8, at most " + CudaKernels.MAX_HEAD_DIM + ")");
         }
         this.backend = backend;
         this.slots = slots;

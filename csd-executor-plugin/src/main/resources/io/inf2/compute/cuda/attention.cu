@@ -6,8 +6,6 @@
 #define DIMS_PER_LANE (MAX_HEAD_DIM / 32)
 #define KEY_TILE 32
 #define PREFILL_WARPS 8
-#define DECODE_WARPS 4
-#define KEYS_PER_WARP 4
 
 // One warp per query row, PREFILL_WARPS consecutive rows of one sequence and head per block; the
 // block stages tiles of KEY_TILE keys and values in shared memory, and each warp keeps an online
@@ -108,119 +106,142 @@ extern "C" __global__ void causal_attention(const float* q, const float* k, cons
 
 // Split ("flash-decoding") attention of one query row per sequence over a KV cache laid out
 // [slot][token][kvDim] in cacheType. Block (split, head, row) attends to keys
-// [split * keysPerSplit, min(length, (split + 1) * keysPerSplit)) of slot slots[row]; its
-// DECODE_WARPS warps take runs of KEYS_PER_WARP keys in turn, each with an online softmax, then
-// combine.
+// [split * keysPerSplit, min(length, (split + 1) * keysPerSplit)) of slot slots[row].
+// The block's threads form groups of groupSize (a power of two >= headDim / 8); thread j of a
+// group owns dims [8j, 8j + 8) and reads them with one 16-byte load (two for F32), so a warp moves
+// whole rows per instruction. Each group takes runs of KEYS_PER_GROUP keys, loading all of them
+// before reducing, keeps an online softmax, and the groups combine at the end.
 // Writes partOut[split][row * heads + head][headDim] and partLse[split][row * heads + head];
-// a split with no keys writes zeros and -inf, which the merge ignores.
+// a split with no keys writes zeros and -inf, which the merge ignores. headDim % 8 == 0.
+#define DECODE_THREADS 128
+#define KEYS_PER_GROUP 4
+
+__device__ __forceinline__ void load8(const void* p, int dtype, i64 i, float* out) {
+    if (dtype == DTYPE_F32) {
+        float4 a = *(const float4*) ((const float*) p + i);
+        float4 b = *(const float4*) ((const float*) p + i + 4);
+        out[0] = a.x; out[1] = a.y; out[2] = a.z; out[3] = a.w;
+        out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
+    } else {
+        uint4 raw = *(const uint4*) ((const u16*) p + i);
+        unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+        for (int w = 0; w < 4; w++) {
+            u16 lo = (u16) (words[w] & 0xffffu);
+            u16 hi = (u16) (words[w] >> 16);
+            out[2 * w] = dtype == DTYPE_F16 ? f16_to_f32(lo) : bf16_to_f32(lo);
+            out[2 * w + 1] = dtype == DTYPE_F16 ? f16_to_f32(hi) : bf16_to_f32(hi);
+        }
+    }
+}
+
 extern "C" __global__ void decode_attention(const float* q, const void* kCache, const void* vCache, int cacheType,
                                             i64 slotStride, const int* slots, const int* lengths, int rows,
                                             int heads, int kvHeads, int headDim, float scale, int keysPerSplit,
-                                            float* partOut, float* partLse) {
-    __shared__ float warpM[DECODE_WARPS];
-    __shared__ float warpL[DECODE_WARPS];
-    __shared__ float warpAcc[DECODE_WARPS][MAX_HEAD_DIM];
+                                            int groupSize, float* partOut, float* partLse) {
+    __shared__ float groupM[DECODE_THREADS];
+    __shared__ float groupL[DECODE_THREADS];
+    __shared__ float groupAcc[DECODE_THREADS * 8];
     int split = blockIdx.x;
     int head = blockIdx.y;
     int row = blockIdx.z;
-    int warp = threadIdx.x >> 5;
-    int lane = threadIdx.x & 31;
+    int groups = DECODE_THREADS / groupSize;
+    int group = threadIdx.x / groupSize;
+    int member = threadIdx.x - group * groupSize;
+    int d0 = member * 8;
+    bool live = d0 < headDim;
     int kvHead = head / (heads / kvHeads);
     int kvDim = kvHeads * headDim;
     int len = lengths[row];
     int first = split * keysPerSplit;
     int end = min(len, first + keysPerSplit);
-    i64 cacheBase = (i64) slots[row] * slotStride + (i64) kvHead * headDim;
+    i64 cacheBase = (i64) slots[row] * slotStride + (i64) kvHead * headDim + d0;
 
-    float qr[DIMS_PER_LANE];
-    const float* qRow = q + (i64) row * heads * headDim + (i64) head * headDim;
+    float qv[8];
+    const float* qRow = q + (i64) row * heads * headDim + (i64) head * headDim + d0;
 #pragma unroll
-    for (int i = 0; i < DIMS_PER_LANE; i++) {
-        int d = lane + 32 * i;
-        qr[i] = d < headDim ? qRow[d] * scale : 0.0f;
+    for (int i = 0; i < 8; i++) {
+        qv[i] = live ? qRow[i] * scale : 0.0f;
     }
     float m = NEG_INF;
     float l = 0.0f;
-    float acc[DIMS_PER_LANE];
+    float acc[8];
 #pragma unroll
-    for (int i = 0; i < DIMS_PER_LANE; i++) {
+    for (int i = 0; i < 8; i++) {
         acc[i] = 0.0f;
     }
-    // Each warp takes KEYS_PER_WARP consecutive keys per round, loading all of them before the
-    // first reduction, so several rows of the cache are in flight per warp.
-    for (int t0 = first + warp * KEYS_PER_WARP; t0 < end; t0 += DECODE_WARPS * KEYS_PER_WARP) {
-        float s[KEYS_PER_WARP];
+    // The round bound is the same for the whole block, so every lane reaches the shuffles; a group
+    // whose keys of a round all lie past the end skips the update after them.
+    for (int base = first; base < end; base += groups * KEYS_PER_GROUP) {
+        int t0 = base + group * KEYS_PER_GROUP;
+        float s[KEYS_PER_GROUP];
 #pragma unroll
-        for (int u = 0; u < KEYS_PER_WARP; u++) {
-            i64 at = cacheBase + (i64) (t0 + u) * kvDim;
+        for (int u = 0; u < KEYS_PER_GROUP; u++) {
             float partial = 0.0f;
-            if (t0 + u < end) {
+            if (live && t0 + u < end) {
+                float kv[8];
+                load8(kCache, cacheType, cacheBase + (i64) (t0 + u) * kvDim, kv);
 #pragma unroll
-                for (int i = 0; i < DIMS_PER_LANE; i++) {
-                    int d = lane + 32 * i;
-                    if (d < headDim) {
-                        partial += qr[i] * load_elem(kCache, cacheType, at + d);
-                    }
+                for (int i = 0; i < 8; i++) {
+                    partial += qv[i] * kv[i];
                 }
             }
             s[u] = partial;
         }
+        for (int o = groupSize >> 1; o > 0; o >>= 1) {
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-#pragma unroll
-            for (int u = 0; u < KEYS_PER_WARP; u++) {
+            for (int u = 0; u < KEYS_PER_GROUP; u++) {
                 s[u] += __shfl_xor_sync(FULL_MASK, s[u], o);
             }
         }
         float roundMax = NEG_INF;
 #pragma unroll
-        for (int u = 0; u < KEYS_PER_WARP; u++) {
+        for (int u = 0; u < KEYS_PER_GROUP; u++) {
             if (t0 + u >= end) {
                 s[u] = NEG_INF;
             }
             roundMax = fmaxf(roundMax, s[u]);
         }
-        float newM = fmaxf(m, roundMax); // finite: key t0 < end
+        if (roundMax == NEG_INF) {
+            continue;
+        }
+        float newM = fmaxf(m, roundMax);
         float correction = expf(m - newM);
-        float p[KEYS_PER_WARP];
         float pSum = 0.0f;
 #pragma unroll
-        for (int u = 0; u < KEYS_PER_WARP; u++) {
-            p[u] = s[u] == NEG_INF ? 0.0f : expf(s[u] - newM);
-            pSum += p[u];
+        for (int i = 0; i < 8; i++) {
+            acc[i] *= correction;
         }
-        l = l * correction + pSum;
 #pragma unroll
-        for (int i = 0; i < DIMS_PER_LANE; i++) {
-            int d = lane + 32 * i;
-            if (d < headDim) {
-                float a = acc[i] * correction;
+        for (int u = 0; u < KEYS_PER_GROUP; u++) {
+            float p = s[u] == NEG_INF ? 0.0f : expf(s[u] - newM);
+            pSum += p;
+            if (live && t0 + u < end) {
+                float vv[8];
+                load8(vCache, cacheType, cacheBase + (i64) (t0 + u) * kvDim, vv);
 #pragma unroll
-                for (int u = 0; u < KEYS_PER_WARP; u++) {
-                    if (t0 + u < end) {
-                        a += p[u] * load_elem(vCache, cacheType, cacheBase + (i64) (t0 + u) * kvDim + d);
-                    }
+                for (int i = 0; i < 8; i++) {
+                    acc[i] += p * vv[i];
                 }
-                acc[i] = a;
             }
         }
+        l = l * correction + pSum;
         m = newM;
     }
-    if (lane == 0) {
-        warpM[warp] = m;
-        warpL[warp] = l;
+    if (member == 0) {
+        groupM[group] = m;
+        groupL[group] = l;
     }
+    if (live) {
 #pragma unroll
-    for (int i = 0; i < DIMS_PER_LANE; i++) {
-        int d = lane + 32 * i;
-        if (d < headDim) {
-            warpAcc[warp][d] = acc[i];
+        for (int i = 0; i < 8; i++) {
+            groupAcc[group * headDim + d0 + i] = acc[i];
         }
     }
     __syncthreads();
     float blockM = NEG_INF;
-    for (int w = 0; w < DECODE_WARPS; w++) {
-        blockM = fmaxf(blockM, warpM[w]);
+    for (int g = 0; g < groups; g++) {
+        blockM = fmaxf(blockM, groupM[g]);
     }
     i64 pair = (i64) split * rows * heads + (i64) row * heads + head;
     float* o = partOut + pair * headDim;
@@ -234,13 +255,13 @@ extern "C" __global__ void decode_attention(const float* q, const void* kCache, 
         return;
     }
     float blockL = 0.0f;
-    for (int w = 0; w < DECODE_WARPS; w++) {
-        blockL += warpL[w] * expf(warpM[w] - blockM);
+    for (int g = 0; g < groups; g++) {
+        blockL += groupL[g] * expf(groupM[g] - blockM);
     }
     for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
         float sum = 0.0f;
-        for (int w = 0; w < DECODE_WARPS; w++) {
-            sum += warpAcc[w][d] * expf(warpM[w] - blockM);
+        for (int g = 0; g < groups; g++) {
+            sum += groupAcc[g * headDim + d] * expf(groupM[g] - blockM);
         }
         o[d] = sum / blockL;
     }

@@ -124,6 +124,42 @@ class CpuAttentionTest {
     }
 
     @Test
+    void aReusedGroupOverPiecesInAnyOrderMatchesTheWhole() {
+        int group = 2;
+        int headDim = 40;
+        int count = 150;
+        SplittableRandom random = new SplittableRandom(6);
+        CpuAttention.Group attention = new CpuAttention.Group(group, headDim);
+        try (Arena arena = Arena.ofConfined()) {
+            for (int query = 0; query < 3; query++) {
+                Case c = Case.random(random, group, headDim, count, headDim, 2f);
+                // Rows 0..59 as F16 pages after rows 60..149 from the heap: order must not matter.
+                MemorySegment pages = arena.allocate(60L * headDim * 2 * 2);
+                for (int t = 0; t < 60; t++) {
+                    for (int i = 0; i < headDim; i++) {
+                        DType.F16.setFloat(pages, (long) t * headDim + i, c.keys[1 + t * headDim + i]);
+                        DType.F16.setFloat(pages, 60L * headDim + (long) t * headDim + i, c.values[2 + t * headDim + i]);
+                        c.keys[1 + t * headDim + i] = DType.F16.getFloat(pages, (long) t * headDim + i);
+                        c.values[2 + t * headDim + i] = DType.F16.getFloat(pages, 60L * headDim + (long) t * headDim + i);
+                    }
+                }
+                attention.begin(c.q, 0);
+                attention.add(c.keys, 1 + 60 * headDim, c.values, 2 + 60 * headDim, headDim, 50);
+                attention.add(pages, 0, pages, 60L * headDim, DType.F16, headDim, 60);
+                attention.add(c.keys, 1 + 110 * headDim, c.values, 2 + 110 * headDim, headDim, 40);
+                attention.add(c.keys, 0, c.values, 0, headDim, 0);
+                float[] out = new float[group * headDim];
+                float[] lse = new float[group];
+                attention.finish(out, 0, lse, 0);
+                for (int g = 0; g < group; g++) {
+                    c.check(g, out, g * headDim, lse[g], "query " + query + " head " + g);
+                }
+            }
+        }
+        assertThrows(IllegalStateException.class, () -> new CpuAttention.Group(1, 4).finish(new float[4], 0, new float[1], 0));
+    }
+
+    @Test
     void anEmptyRangeGivesZerosAndTheEmptyLogSumExp() {
         float[] out = {1, 2, 3, 4, 9};
         float lse = CpuAttention.attend(new float[4], 0, 4, new float[0], 0, new float[0], 0, 4, 0, out, 0);

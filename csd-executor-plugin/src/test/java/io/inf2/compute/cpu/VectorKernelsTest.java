@@ -74,23 +74,36 @@ class VectorKernelsTest {
     }
 
     @Test
-    void linearCoversLongPrefillsAndWidePanels() {
+    void linearPrefillPathMatchesTheReference() {
         SplittableRandom random = new SplittableRandom(3);
-        // More rows than one row block (64) and more columns than one panel, with tails in both.
-        checkLinear(random, DType.F16, DType.F32, 131, 2051, 21, false);
-        checkLinear(random, DType.BF16, null, 67, 600, 9, true);
+        // From BROADCAST_MIN_ROWS rows on: six-row tiles plus 0..5 leftover rows, more than one
+        // 96-row block; k around the transposed panel's width (256 columns at 8 lanes, 128 at 16);
+        // n around one panel (16 or 32 weight rows) and past one 256-row block, last ones partial.
+        int[][] shapes = {{64, 1, 1}, {65, 7, 15}, {69, 255, 16}, {70, 257, 17}, {64, 600, 33}, {75, 256, 31},
+            {131, 2051, 21}, {97, 37, 300}, {193, 130, 529}};
+        for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            for (int[] s : shapes) {
+                assertTrue(s[0] >= VectorKernels.BROADCAST_MIN_ROWS);
+                checkLinear(random, dtype, s[1] % 2 == 0 ? null : DType.F32, s[0], s[1], s[2], false);
+                checkLinear(random, dtype, s[1] % 2 == 0 ? DType.BF16 : null, s[0], s[1], s[2], true);
+            }
+        }
     }
 
     @Test
     void linearWritesOnlyItsRangeOfOutputColumns() {
+        linearWritesOnlyItsRange(6);
+        linearWritesOnlyItsRange(VectorKernels.BROADCAST_MIN_ROWS + 2);
+    }
+
+    private void linearWritesOnlyItsRange(int rows) {
         SplittableRandom random = new SplittableRandom(4);
-        int rows = 6;
         int k = 45;
-        int n = 23;
+        int n = 53;
         int outCols = n + 3;
         float[] x = randomFloats(random, rows * k, false);
         MemorySegment w = randomWeights(random, DType.F16, (long) n * k, false);
-        for (int[] range : new int[][] {{0, n}, {3, 17}, {5, 6}, {9, 23}}) {
+        for (int[] range : new int[][] {{0, n}, {3, 17}, {5, 6}, {9, 23}, {2, 50}}) {
             float[] expected = new float[rows * outCols];
             float[] actual = new float[rows * outCols];
             java.util.Arrays.fill(expected, Float.NaN);

@@ -387,6 +387,9 @@ class CudaBackendTest {
     void decodeAttentionOverTheKvBlockMatchesTheReference() {
         checkDecode(DType.F32, 8, 2, 128, new int[] {1, 300, 0, 777});
         checkDecode(DType.F16, 4, 4, 64, new int[] {513, 2});
+        checkDecode(DType.F16, 2, 1, 80, new int[] {100, 37, 5}); // 10 threads per key in groups of 16
+        checkDecode(DType.F32, 2, 2, 256, new int[] {70}); // a whole warp per key
+        checkDecode(DType.F16, 64, 8, 128, new int[] {3000}); // many splits of one long sequence
     }
 
     /**
