@@ -7,6 +7,7 @@ import io.inf2.compute.Activations;
 import io.inf2.compute.cpu.CpuAttention;
 import io.inf2.compute.cpu.CpuBackend;
 import io.inf2.compute.cpu.CpuKernels;
+import io.inf2.compute.cpu.ReferenceKernels;
 import io.inf2.compute.cpu.VectorKernels;
 import io.inf2.tensor.DType;
 import io.inf2.tensor.FloatMatrix;
@@ -14,28 +15,43 @@ import io.inf2.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Throughput of the CPU backend's kernels, printed as one JSON document: the linear kernel in GB/s of
  * weight bytes for F32, F16 and BF16 weights at batch 1 (memory-bound: compare with the memory
  * bandwidth measured in the same run) and batch 32 (compute-bound: one pass over the weights for all
- * 32 rows), plus the element-wise ops and decode attention.
+ * 32 rows); the same kernel on one thread against a cache-resident weight, timed in thread CPU time
+ * as a share of the measured FMA peak (its arithmetic efficiency, which a loaded machine does not
+ * distort); the element-wise ops; and decode and prefill attention.
  *
  * <p>Usage: {@code KernelBench [--threads N] [--bandwidth-bytes B] [--n N] [--k K] [--batches 1,32]
- * [--seconds S]}. Defaults: every processor, 1 GiB, a 11008 × 4096 weight (LLaMA-7B's MLP
- * projection, far larger than any L3), batches 1 and 32, and 2 s of timed runs per figure after a
- * warm-up of at least 1 s.
+ * [--seconds S] [--kernels fastest|reference]}. Defaults: every processor, 1 GiB, a 11008 × 4096
+ * weight (LLaMA-7B's MLP projection, far larger than any L3), batches 1 and 32, 2 s of timed runs
+ * per figure after a warm-up of at least 1 s, and the fastest kernels (reference: the scalar
+ * definitions, for comparison).
  */
 public final class KernelBench {
 
     /** One linear configuration: weight bytes per second, and the arithmetic rate it implies. */
     public record LinearResult(String dtype, int batch, int n, int k, long weightBytes, double bestGBps,
                                double medianGBps, double bestGflops, double fractionOfMemoryBandwidth) {
+    }
+
+    /**
+     * The linear kernel on one thread against a cache-resident weight, timed in that thread's CPU
+     * time: its arithmetic efficiency, which stays meaningful on a shared, loaded machine where wall
+     * time does not.
+     */
+    public record ComputeResult(String dtype, int batch, int n, int k, double gflops, double fractionOfFmaPeak) {
     }
 
     /** An element-wise or attention op: what was measured, and its rate in the named unit. */
@@ -49,7 +65,8 @@ public final class KernelBench {
     public record Report(String benchmark, String timestamp, String java, String cpu, int processors, int threads,
                          double loadAverageBefore, double loadAverageAfter,
                          String kernels, int vectorLanes, MemoryBandwidth.Result memoryBandwidth,
-                         List<LinearResult> linear, List<OpResult> ops) {
+                         List<LinearResult> linear, double fmaPeakGflopsPerThread, List<ComputeResult> linearOneThread,
+                         List<OpResult> ops) {
     }
 
     private record Timing(double bestSeconds, double medianSeconds) {
@@ -65,6 +82,7 @@ public final class KernelBench {
         int k = 4096;
         double seconds = 2;
         int[] batches = {1, 32};
+        CpuKernels kernels = CpuKernels.fastest();
         for (int i = 0; i < args.length; i++) {
             String flag = args[i];
             if (i + 1 >= args.length) {
@@ -78,15 +96,21 @@ public final class KernelBench {
                 case "--k" -> k = Integer.parseInt(value);
                 case "--seconds" -> seconds = Double.parseDouble(value);
                 case "--batches" -> batches = Arrays.stream(value.split(",")).mapToInt(Integer::parseInt).toArray();
+                case "--kernels" -> kernels = switch (value) {
+                    case "fastest" -> CpuKernels.fastest();
+                    case "reference" -> new ReferenceKernels();
+                    default -> throw new IllegalArgumentException("KernelBench: --kernels is fastest or reference, got " + value);
+                };
                 default -> throw new IllegalArgumentException("KernelBench: unknown flag " + flag
-                        + " (known: --threads, --bandwidth-bytes, --n, --k, --batches, --seconds)");
+                        + " (known: --threads, --bandwidth-bytes, --n, --k, --batches, --seconds, --kernels)");
             }
         }
         double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         MemoryBandwidth.Result bandwidth = MemoryBandwidth.measure(bandwidthBytes, threads, MemoryBandwidth.DEFAULT_PASSES);
         List<LinearResult> linear = new ArrayList<>();
         List<OpResult> ops = new ArrayList<>();
-        CpuKernels kernels = CpuKernels.fastest();
+        List<ComputeResult> linearOneThread = new ArrayList<>();
+        double peak = fmaPeakGflops(seconds);
         try (CpuBackend backend = new CpuBackend(threads, kernels)) {
             for (DType dtype : List.of(DType.F32, DType.F16, DType.BF16)) {
                 for (int batch : batches) {
@@ -94,12 +118,13 @@ public final class KernelBench {
                 }
             }
             ops.addAll(elementwise(backend, seconds));
+            linearOneThread.addAll(oneThread(kernels, seconds, peak));
             ops.addAll(attention(backend, seconds));
         }
         Report report = new Report("cpu-kernels", Instant.now().toString(), Runtime.version().toString(), cpuName(),
                 Runtime.getRuntime().availableProcessors(), threads, loadBefore,
                 ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(), kernels.getClass().getSimpleName(),
-                kernels instanceof VectorKernels ? VectorKernels.lanes() : 1, bandwidth, linear, ops);
+                kernels instanceof VectorKernels ? VectorKernels.lanes() : 1, bandwidth, linear, peak, linearOneThread, ops);
         System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report));
     }
 
@@ -116,6 +141,89 @@ public final class KernelBench {
                     bytes / t.medianSeconds() / 1e9, flops / t.bestSeconds() / 1e9,
                     bytes / t.bestSeconds() / 1e9 / bandwidthGBps);
         }
+    }
+
+    /** Batch 32 (decode tiles) and 512 (prefill tiles) against a 256 × 2048 weight that fits in L2/L3. */
+    private static List<ComputeResult> oneThread(CpuKernels kernels, double seconds, double peakGflops) {
+        int n = 256;
+        int k = 2048;
+        List<ComputeResult> results = new ArrayList<>();
+        try (Arena arena = Arena.ofShared()) {
+            for (DType dtype : List.of(DType.F32, DType.F16, DType.BF16)) {
+                Tensor weight = randomTensor(arena, "w", dtype, n, k, 15);
+                for (int batch : new int[] {32, 512}) {
+                    float[] x = randomMatrix(batch, k, 16).data();
+                    float[] out = new float[batch * n];
+                    double cpuSeconds = bestThreadCpuSeconds(
+                            () -> kernels.linear(x, batch, k, weight.data(), dtype, null, null, 0, n, out, n), seconds);
+                    double gflops = 2.0 * batch * n * k / cpuSeconds / 1e9;
+                    results.add(new ComputeResult(dtype.name(), batch, n, k, gflops, gflops / peakGflops));
+                }
+            }
+        }
+        return results;
+    }
+
+    /**
+     * One thread's peak f32 FMA rate in GFLOP/s: ten independent vector FMA chains, enough to cover
+     * the FMA latency on current x86 and Arm cores, timed in thread CPU time.
+     */
+    private static double fmaPeakGflops(double seconds) {
+        long iterations = 2_000_000;
+        double best = bestThreadCpuSeconds(() -> fmaChains(iterations), seconds);
+        return iterations * 10.0 * FLOATS.length() * 2 / best / 1e9;
+    }
+
+    /** A constant species: the Vector API compiles to vector instructions only for constant species. */
+    private static final VectorSpecies<Float> FLOATS = FloatVector.SPECIES_PREFERRED;
+
+    private static void fmaChains(long iterations) {
+        FloatVector a = FloatVector.broadcast(FLOATS, 1e-3f);
+        FloatVector b = FloatVector.broadcast(FLOATS, 0.999f);
+        FloatVector c0 = a;
+        FloatVector c1 = a.add(1);
+        FloatVector c2 = a.add(2);
+        FloatVector c3 = a.add(3);
+        FloatVector c4 = a.add(4);
+        FloatVector c5 = a.add(5);
+        FloatVector c6 = a.add(6);
+        FloatVector c7 = a.add(7);
+        FloatVector c8 = a.add(8);
+        FloatVector c9 = a.add(9);
+        for (long i = 0; i < iterations; i++) {
+            c0 = c0.fma(b, a);
+            c1 = c1.fma(b, a);
+            c2 = c2.fma(b, a);
+            c3 = c3.fma(b, a);
+            c4 = c4.fma(b, a);
+            c5 = c5.fma(b, a);
+            c6 = c6.fma(b, a);
+            c7 = c7.fma(b, a);
+            c8 = c8.fma(b, a);
+            c9 = c9.fma(b, a);
+        }
+        sink = c0.add(c1).add(c2).add(c3).add(c4).add(c5).add(c6).add(c7).add(c8).add(c9).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Keeps benchmark results observable so the JIT cannot drop the work. */
+    @SuppressWarnings("unused")
+    private static volatile float sink;
+
+    /** The fastest single run in this thread's CPU seconds, after a warm-up of one CPU second. */
+    private static double bestThreadCpuSeconds(Runnable op, double seconds) {
+        ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        long start = threads.getCurrentThreadCpuTime();
+        while (threads.getCurrentThreadCpuTime() - start < 1_000_000_000L) {
+            op.run();
+        }
+        double best = Double.MAX_VALUE;
+        long end = threads.getCurrentThreadCpuTime() + (long) (seconds * 1e9);
+        for (int runs = 0; runs < 5 || threads.getCurrentThreadCpuTime() < end; runs++) {
+            long t0 = threads.getCurrentThreadCpuTime();
+            op.run();
+            best = Math.min(best, (threads.getCurrentThreadCpuTime() - t0) / 1e9);
+        }
+        return best;
     }
 
     private static List<OpResult> elementwise(CpuBackend backend, double seconds) {
@@ -161,14 +269,21 @@ public final class KernelBench {
         float[] out = new float[group * headDim];
         float[] lse = new float[group];
         String shape = "group " + group + ", headDim " + headDim + ", " + tokens + " tokens";
-        Timing f32 = time(() -> CpuAttention.attendGroup(q, 0, group, headDim, keys, 0, values, 0, headDim, tokens,
-                out, 0, lse, 0), seconds);
+        CpuAttention.Group attention = new CpuAttention.Group(backend.kernels(), group, headDim);
+        Timing f32 = time(() -> {
+            attention.begin(q, 0);
+            attention.add(keys, 0, values, 0, headDim, tokens);
+            attention.finish(out, 0, lse, 0);
+        }, seconds);
         results.add(rate("decodeAttention f32 rows (one thread)", shape, "GB/s of K+V", 2.0 * tokens * headDim * 4 / 1e9, f32));
         try (Arena arena = Arena.ofShared()) {
             MemorySegment k16 = randomTensor(arena, "k", DType.F16, tokens, headDim, 10).data();
             MemorySegment v16 = randomTensor(arena, "v", DType.F16, tokens, headDim, 11).data();
-            Timing f16 = time(() -> CpuAttention.attendGroup(q, 0, group, headDim, k16, 0, v16, 0, DType.F16, headDim,
-                    tokens, out, 0, lse, 0), seconds);
+            Timing f16 = time(() -> {
+                attention.begin(q, 0);
+                attention.add(k16, 0, v16, 0, DType.F16, headDim, tokens);
+                attention.finish(out, 0, lse, 0);
+            }, seconds);
             results.add(rate("decodeAttention f16 rows (one thread)", shape, "GB/s of K+V", 2.0 * tokens * headDim * 2 / 1e9, f16));
         }
         int prompt = 512;

@@ -87,7 +87,8 @@ public final class Settings {
     public static final Setting<Double> XCACHE_FRACTION = add(new Setting<>("kv", "xcacheFraction", "auto or 0..1", "auto",
             "Cooperative X-cache: fraction of sequences whose layer input X is kept instead of K and V, with K and V "
                     + "recomputed by the compute backend. auto applies INF2's rule 2·B_link/(B_storage+B_link), rounded to "
-                    + "a power of two, from bandwidths measured at start-up, and 0 where X is larger than K plus V.",
+                    + "a power of two and capped at 1/2 (so the devices always keep work), from bandwidths measured at start-up, "
+                    + "and 0 where X is larger than K plus V.",
             s -> s.equalsIgnoreCase("auto") ? Double.NaN : Double.parseDouble(s),
             v -> v.isNaN() || (v >= 0 && v <= 1), "auto or a number from 0 to 1"));
     public static final Setting<Integer> CSD_THREADS = add(integer("kv", "csdThreads", "2",

@@ -1,6 +1,7 @@
 package io.inf2.csd;
 
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -36,7 +37,7 @@ public interface ComputationalStorageDevice extends AutoCloseable {
      * Appends {@code pageCount} pages (page layout in {@link RegionSpec}) from {@code pages}, which the
      * caller leaves unchanged until the returned future completes. {@code firstPage} must equal the
      * number of pages submitted to the region before; the pages become durable (visible to
-     * {@link #attend} and {@link #readPages}) when the future completes. The pages cross the host link.
+     * {@link #attend} and {@link #planReads}) when the future completes. The pages cross the host link.
      */
     CompletableFuture<IoReport> append(DeviceRegion region, int firstPage, MemorySegment pages, int pageCount);
 
@@ -48,11 +49,17 @@ public interface ComputationalStorageDevice extends AutoCloseable {
     CompletableFuture<IoReport> attend(AttentionBatch batch);
 
     /**
-     * A plain block read, all an ordinary SSD offers: copies durable pages
-     * {@code [firstPage, firstPage + pageCount)} into {@code destination}. Used by the storage
-     * (FlexGen-style) baseline, where these bytes cross the host link. Runs on the calling thread.
+     * Plans plain block reads (all an ordinary SSD offers) of pages {@code [0, pages[t])} of each region
+     * t: few large reads, regions close together on the media sharing one. Used by the storage
+     * (FlexGen-style) baseline, where the bytes cross the host link.
      */
-    IoReport readPages(DeviceRegion region, int firstPage, int pageCount, MemorySegment destination);
+    ReadPlan planReads(List<? extends DeviceRegion> regions, int[] pages);
+
+    /**
+     * Performs one read of a plan from this device into {@code destination} (at least
+     * {@code read.bytes()} bytes); runs on the calling thread. Slices locate each region's pages in it.
+     */
+    IoReport read(ReadPlan.Read read, MemorySegment destination);
 
     /**
      * Measures the read bandwidth the device's compute unit gets from its media (bytes per second),

@@ -412,6 +412,8 @@ final class CsdKvCache implements KvCache {
         }
         if (work != null) {
             work.mergeInto(out, lse);
+        } else {
+            readBackAndAttend(rows, snapshots, queries, out, lse);
         }
 
         for (int i = 0; i < n; i++) {
@@ -494,15 +496,11 @@ final class CsdKvCache implements KvCache {
         return work;
     }
 
-    /**
-     * The host's share for every (sequence, KV head) on the devices: pages in flight and the page buffer,
-     * plus, for the storage baseline, the durable pages read back from the devices.
-     */
+    /** The host's share for every (sequence, KV head) on the devices: pages in flight and the page buffer. */
     private void hostPartials(SequenceLayer[] rows, Snapshot[][] snapshots, FloatMatrix queries, FloatMatrix out,
                               float[] lse) {
         int n = rows.length;
-        boolean readBack = placement == CsdKvCacheFactory.Placement.STORAGE;
-        host.parallelFor(n * kvHeads, readBack ? 1 : 8, (from, to) -> {
+        host.parallelFor(n * kvHeads, 8, (from, to) -> {
             HostScratch scratch = hostScratch.get();
             GroupPartials attention = scratch.attention;
             for (int task = from; task < to; task++) {
@@ -514,9 +512,6 @@ final class CsdKvCache implements KvCache {
                 RegionState r = rows[i].regions[h];
                 Snapshot snap = snapshots[i][h];
                 attention.begin(queries.data(), queries.offset(i) + h * group * headDim);
-                if (readBack) {
-                    readBackAndAttend(r, snap.durablePages(), scratch);
-                }
                 for (InflightPages p : snap.inflight()) {
                     attention.addPageTokens(MemorySegment.ofArray(p.image()), 0, p.pages() * pageTokens);
                 }
@@ -529,20 +524,95 @@ final class CsdKvCache implements KvCache {
         });
     }
 
-    /** The baseline's path: durable pages cross the link to the host in chunks, attended as they arrive. */
-    private void readBackAndAttend(RegionState r, int pages, HostScratch scratch) {
-        int chunkPages = (int) Math.max(1, (1 << 20) / pageBytes);
-        int chunkShorts = (int) (chunkPages * pageBytes / 2);
-        if (scratch.pages.length < chunkShorts) {
-            scratch.pages = new short[chunkShorts];
+    /**
+     * The storage baseline: each device's durable pages cross the link to the host in the device's
+     * planned reads and are attended there, then merged with the host's other partials.
+     */
+    private void readBackAndAttend(SequenceLayer[] rows, Snapshot[][] snapshots, FloatMatrix queries, FloatMatrix out,
+                                   float[] lse) {
+        List<int[]> taskRows = new ArrayList<>();
+        List<ComputationalStorageDevice> itemDevices = new ArrayList<>();
+        List<ReadPlan.WorkItem> items = new ArrayList<>();
+        List<Integer> itemTaskBase = new ArrayList<>();
+        for (int d = 0; d < devices.size(); d++) {
+            List<DeviceRegion> regions = new ArrayList<>();
+            List<Integer> pages = new ArrayList<>();
+            int base = taskRows.size();
+            for (int i = 0; i < rows.length; i++) {
+                if (rows[i].regions == null) {
+                    continue;
+                }
+                for (int h = 0; h < kvHeads; h++) {
+                    RegionState r = rows[i].regions[h];
+                    int durable = snapshots[i][h].durablePages();
+                    if (r.device == d && durable > 0) {
+                        regions.add(r.region);
+                        pages.add(durable);
+                        taskRows.add(new int[] {i, h});
+                    }
+                }
+            }
+            if (regions.isEmpty()) {
+                continue;
+            }
+            ComputationalStorageDevice device = devices.get(d);
+            ReadPlan plan = device.planReads(regions, pages.stream().mapToInt(Integer::intValue).toArray());
+            for (ReadPlan.WorkItem item : plan.items()) {
+                items.add(item);
+                itemDevices.add(device);
+                itemTaskBase.add(base);
+            }
         }
-        ComputationalStorageDevice device = devices.get(r.device);
-        for (int p = 0; p < pages; p += chunkPages) {
-            int count = Math.min(chunkPages, pages - p);
-            IoReport report = device.readPages(r.region, p, count, MemorySegment.ofArray(scratch.pages));
-            traffic.addDeviceReadBytes(report.bytesRead());
-            traffic.addLinkBytes(count * pageBytes);
-            scratch.attention.addPageTokens(MemorySegment.ofArray(scratch.pages), 0, count * pageTokens);
+        int width = group * headDim;
+        float[] partOut = new float[taskRows.size() * width];
+        float[] partLse = new float[taskRows.size() * group];
+        Arrays.fill(partLse, PartialAttention.EMPTY_LSE);
+        host.parallelFor(items.size(), 1, (from, to) -> {
+            HostScratch scratch = hostScratch.get();
+            GroupPartials attention = scratch.attention;
+            for (int k = from; k < to; k++) {
+                int base = itemTaskBase.get(k);
+                int current = -1;
+                for (ReadPlan.Read read : items.get(k).reads()) {
+                    if (scratch.pages.length * 2L < read.bytes()) {
+                        scratch.pages = new short[(int) (read.bytes() / 2)];
+                    }
+                    MemorySegment landed = MemorySegment.ofArray(scratch.pages);
+                    IoReport report = itemDevices.get(k).read(read, landed);
+                    traffic.addDeviceReadBytes(report.bytesRead());
+                    traffic.addLinkBytes(read.bytes());
+                    for (ReadPlan.Slice slice : read.slices()) {
+                        int task = base + slice.task();
+                        if (task != current) {
+                            if (current >= 0) {
+                                finishPartial(attention, current, partOut, partLse);
+                            }
+                            current = task;
+                            int[] rowHead = taskRows.get(task);
+                            attention.begin(queries.data(), queries.offset(rowHead[0]) + rowHead[1] * width);
+                        }
+                        attention.addPageTokens(landed, slice.offset() / 2, slice.pages() * pageTokens);
+                    }
+                }
+                if (current >= 0) {
+                    finishPartial(attention, current, partOut, partLse);
+                }
+            }
+        });
+        for (int task = 0; task < taskRows.size(); task++) {
+            int i = taskRows.get(task)[0];
+            int h = taskRows.get(task)[1];
+            for (int g = 0; g < group; g++) {
+                int head = h * group + g;
+                PartialAttention.accumulate(out.data(), out.offset(i) + head * headDim, lse, i * heads + head,
+                        partOut, (task * group + g) * headDim, partLse[task * group + g], headDim);
+            }
+        }
+    }
+
+    private void finishPartial(GroupPartials attention, int task, float[] partOut, float[] partLse) {
+        for (int g = 0; g < group; g++) {
+            partLse[task * group + g] = attention.finish(g, partOut, (task * group + g) * headDim);
         }
     }
 

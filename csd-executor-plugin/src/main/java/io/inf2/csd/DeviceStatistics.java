@@ -10,8 +10,10 @@ package io.inf2.csd;
  * @param pagesWritten     KV pages appended
  * @param attentionCalls   attention batches served
  * @param attentionTasks   (region, query group) tasks in those batches
- * @param busyNanos        time the device's threads spent serving requests (I/O included), summed over threads
- * @param ioNanos          of that, time spent waiting for media reads and writes
+ * @param busyNanos        time the device's threads spent serving appends and attention (I/O included),
+ *                         summed over threads
+ * @param ioNanos          time spent waiting for media reads and writes: the device's threads', and the
+ *                         caller's for plain reads ({@link ComputationalStorageDevice#read})
  * @param liveRegions      regions allocated and not yet freed
  * @param allocatedBytes   space reserved for live regions
  */

@@ -95,6 +95,7 @@ final class DirectFile implements AutoCloseable {
      * the range is laid out contiguously where the file system can; extends the file over it.
      */
     void reserve(long offset, long length) throws ErrnoException {
+        faults.beforeReserve(name, offset, length);
         try {
             LibC.fallocate(fd, offset, length, name);
         } catch (ErrnoException e) {

@@ -11,8 +11,6 @@ import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -38,8 +36,9 @@ import java.util.concurrent.atomic.LongAdder;
  * <h2>Layout</h2>
  * A 4 KiB header (magic, format version, the opening's random epoch) followed by extents, one per
  * region, each reserved contiguously for the region's full capacity when it is allocated. A region's
- * pages are packed back to back in its extent, so a decode step reads a region's pages with one
- * sequential stream of reads of up to {@link #MAX_IO_BYTES}. Appends whose start is not block aligned
+ * pages are packed back to back in its extent and a layer's regions are allocated one after another,
+ * so a decode step's reads ({@link ReadPlan}: nearby regions share a read of up to
+ * {@link #MAX_IO_BYTES}) sweep forward through the file. Appends whose start is not block aligned
  * read the partly filled block back first (read-modify-write), which is what small pages cost on a
  * block device.
  *
@@ -416,32 +415,29 @@ public final class EmulatedCsd implements ComputationalStorageDevice {
     public CompletableFuture<IoReport> attend(AttentionBatch batch) {
         checkUsable("attention batch of " + batch.size() + " tasks");
         int tasks = batch.size();
-        Region[] regions = new Region[tasks];
-        Integer[] order = new Integer[tasks];
+        List<DeviceRegion> regions = new ArrayList<>(tasks);
+        int[] pages = new int[tasks];
         for (int t = 0; t < tasks; t++) {
-            Region r = own(batch.region(t), "attention");
-            int pages = batch.pages(t);
-            if (r.freed) {
-                throw new IllegalStateException(name + ": attention over freed region " + r.spec);
-            }
-            if (pages < 0 || pages > r.durable) {
-                throw new CsdException(name + " (" + directory + "): attention over region " + r.spec + " pages 0.."
-                        + (pages - 1) + ": read past the end of the region (" + r.durable + " pages written)");
-            }
-            regions[t] = r;
-            order[t] = t;
+            regions.add(batch.region(t));
+            pages[t] = batch.pages(t);
         }
-        // Serve tasks in file order so each thread's reads sweep forward through the file.
-        Arrays.sort(order, Comparator.comparingLong(t -> regions[t].offset));
+        ReadPlan plan = plan(regions, pages, "attention over region");
         batch.prepareResults();
         attentionCalls.increment();
         attentionTasks.add(tasks);
+        // Tasks with no pages read nothing; their (empty) partial is written here.
+        for (int t = 0; t < tasks; t++) {
+            if (pages[t] == 0) {
+                finishTask(batch, t, new GroupPartials(batch.groupSize(), batch.headDim()));
+            }
+        }
         CompletableFuture<IoReport> result = new CompletableFuture<>();
-        if (tasks == 0) {
+        List<ReadPlan.WorkItem> items = plan.items();
+        if (items.isEmpty()) {
             result.complete(IoReport.NONE);
             return result;
         }
-        int runners = Math.min(threads, tasks);
+        int runners = Math.min(threads, items.size());
         AtomicInteger next = new AtomicInteger();
         AtomicInteger remaining = new AtomicInteger(runners);
         LongAdder read = new LongAdder();
@@ -450,9 +446,8 @@ public final class EmulatedCsd implements ComputationalStorageDevice {
             long t0 = System.nanoTime();
             try {
                 int i;
-                while (error.get() == null && (i = next.getAndIncrement()) < tasks) {
-                    int task = order[i];
-                    read.add(attendTask(batch, task, regions[task]));
+                while (error.get() == null && (i = next.getAndIncrement()) < items.size()) {
+                    read.add(attendItem(batch, items.get(i)));
                 }
             } catch (CsdException e) {
                 error.compareAndSet(null, e);
@@ -480,91 +475,117 @@ public final class EmulatedCsd implements ComputationalStorageDevice {
         return result;
     }
 
-    /** One task on a compute thread: stream the region's pages in and fold them into the group's attention. */
-    private long attendTask(AttentionBatch batch, int task, Region r) {
-        RegionSpec spec = r.spec;
-        int pages = batch.pages(task);
-        String what = "attention over region " + spec + " pages 0.." + (pages - 1);
-        checkRunning(what);
-        Scratch s = scratch.get();
-        GroupPartials attention = s.attention(batch.groupSize(), spec.headDim());
-        int group = batch.groupSize();
-        int width = group * spec.headDim();
-        attention.beginHalf(batch.queries(), task * width);
-        long read;
-        try {
-            read = streamPages(r, 0, pages, s,
-                    (buffer, offset, count) -> attention.addPageTokens(buffer, offset / 2, count * spec.pageTokens()));
-        } catch (IOException e) {
-            throw fail(what, e);
+    /** Checks the requests and plans their reads; {@code operation} prefixes messages. */
+    private ReadPlan plan(List<? extends DeviceRegion> regions, int[] pages, String operation) {
+        int tasks = regions.size();
+        long[] starts = new long[tasks];
+        long[] pageBytes = new long[tasks];
+        String[] names = new String[tasks];
+        for (int t = 0; t < tasks; t++) {
+            Region r = own(regions.get(t), operation);
+            if (r.freed) {
+                throw new IllegalStateException(name + ": " + operation + " " + r.spec + ": the region was freed");
+            }
+            if (pages[t] < 0 || pages[t] > r.durable) {
+                throw new CsdException(name + " (" + directory + "): " + operation + " " + r.spec + " pages 0.."
+                        + (pages[t] - 1) + ": read past the end of the region (" + r.durable + " pages written)");
+            }
+            starts[t] = r.offset;
+            pageBytes[t] = r.spec.pageBytes();
+            names[t] = r.spec.toString();
         }
-        short[] out = batch.outputs();
-        float[] lse = batch.lseArray();
-        for (int g = 0; g < group; g++) {
-            lse[task * group + g] = attention.finishHalf(g, out, task * width + g * spec.headDim());
-        }
-        return read;
-    }
-
-    @FunctionalInterface
-    private interface PageSink {
-        void accept(MemorySegment buffer, long byteOffset, int pages);
+        return ReadPlan.plan(starts, pageBytes, pages, names, MAX_IO_BYTES, DirectFile.ALIGNMENT);
     }
 
     /**
-     * Reads pages [first, first + count) of a region in sequential aligned reads of up to
-     * {@link #MAX_IO_BYTES} into the thread's buffer and hands each chunk's pages to {@code sink}.
-     *
-     * @return bytes read from the media
+     * One work item on a compute thread: read, and fold each slice into its task's group attention; a
+     * task ends when the next slice belongs to another task or the item ends.
      */
-    private long streamPages(Region r, int first, int count, Scratch s, PageSink sink) throws IOException {
-        long pageBytes = r.spec.pageBytes();
-        int chunkPages = (int) Math.max(1, (MAX_IO_BYTES - 2L * DirectFile.ALIGNMENT) / pageBytes);
-        MemorySegment buffer = s.buffer(chunkPages * pageBytes + 2L * DirectFile.ALIGNMENT);
-        long read = 0;
-        for (int p = first; p < first + count; p += chunkPages) {
-            int n = Math.min(chunkPages, first + count - p);
-            long start = r.offset + p * pageBytes;
-            long blockStart = DirectFile.alignDown(start);
-            long ioBytes = DirectFile.alignUp(start + n * pageBytes) - blockStart;
-            long t0 = System.nanoTime();
-            file.readFully(buffer.asSlice(0, ioBytes), blockStart);
-            ioNanos.add(System.nanoTime() - t0);
-            read += ioBytes;
-            sink.accept(buffer, start - blockStart, n);
+    private long attendItem(AttentionBatch batch, ReadPlan.WorkItem item) {
+        Scratch s = scratch.get();
+        GroupPartials attention = s.attention(batch.groupSize(), batch.headDim());
+        int width = batch.groupSize() * batch.headDim();
+        int current = -1;
+        long bytes = 0;
+        for (ReadPlan.Read read : item.reads()) {
+            String what = "attention over region " + read.what();
+            checkRunning(what);
+            MemorySegment buffer = s.buffer(read.bytes());
+            try {
+                readFully(buffer.asSlice(0, read.bytes()), read.position());
+            } catch (IOException e) {
+                throw fail(what, e);
+            }
+            bytes += read.bytes();
+            for (ReadPlan.Slice slice : read.slices()) {
+                if (slice.task() != current) {
+                    if (current >= 0) {
+                        finishTask(batch, current, attention);
+                    }
+                    current = slice.task();
+                    attention.beginHalf(batch.queries(), current * width);
+                }
+                int pageTokens = batch.region(current).spec().pageTokens();
+                attention.addPageTokens(buffer, slice.offset() / 2, slice.pages() * pageTokens);
+            }
         }
-        bytesRead.add(read);
-        return read;
+        if (current >= 0) {
+            finishTask(batch, current, attention);
+        }
+        return bytes;
+    }
+
+    private static void finishTask(AttentionBatch batch, int task, GroupPartials attention) {
+        int group = batch.groupSize();
+        int headDim = batch.headDim();
+        short[] out = batch.outputs();
+        float[] lse = batch.lseArray();
+        for (int g = 0; g < group; g++) {
+            lse[task * group + g] = attention.finishHalf(g, out, (task * group + g) * headDim);
+        }
+    }
+
+    /** A timed, counted media read into {@code buffer} (aligned) at {@code position}. */
+    private void readFully(MemorySegment buffer, long position) throws IOException {
+        long t0 = System.nanoTime();
+        file.readFully(buffer, position);
+        ioNanos.add(System.nanoTime() - t0);
+        bytesRead.add(buffer.byteSize());
     }
 
     // ---- plain reads (the storage baseline)
 
     @Override
-    public IoReport readPages(DeviceRegion region, int firstPage, int pageCount, MemorySegment destination) {
-        Region r = own(region, "read");
-        RegionSpec spec = r.spec;
-        String what = "read region " + spec + " pages " + firstPage + ".." + (firstPage + pageCount - 1);
+    public ReadPlan planReads(List<? extends DeviceRegion> regions, int[] pages) {
+        checkUsable("read planning for " + regions.size() + " regions");
+        return plan(regions, pages, "read region");
+    }
+
+    @Override
+    public IoReport read(ReadPlan.Read read, MemorySegment destination) {
+        String what = "read region " + read.what();
         checkUsable(what);
-        if (firstPage < 0 || pageCount < 0 || firstPage + pageCount > r.durable) {
-            throw new CsdException(name + " (" + directory + "): " + what + ": read past the end of the region ("
-                    + r.durable + " pages written)");
+        long end;
+        synchronized (extentLock) {
+            end = extentEnd;
         }
-        long pageBytes = spec.pageBytes();
-        if (destination.byteSize() < pageCount * pageBytes) {
+        if (read.position() < HEADER_BYTES || read.position() % DirectFile.ALIGNMENT != 0 || read.bytes() <= 0
+                || read.bytes() % DirectFile.ALIGNMENT != 0 || read.position() + read.bytes() > end) {
+            throw new IllegalArgumentException(name + ": " + what + ": not a read this device planned (" + read.bytes()
+                    + " bytes at " + read.position() + ")");
+        }
+        if (destination.byteSize() < read.bytes()) {
             throw new IllegalArgumentException(name + ": " + what + ": destination of " + destination.byteSize()
-                    + " bytes is smaller than " + pageCount * pageBytes);
+                    + " bytes is smaller than the read's " + read.bytes());
         }
-        Scratch s = scratch.get();
-        long[] copied = {0};
+        MemorySegment buffer = scratch.get().buffer(read.bytes()).asSlice(0, read.bytes());
         try {
-            long read = streamPages(r, firstPage, pageCount, s, (buffer, offset, n) -> {
-                MemorySegment.copy(buffer, offset, destination, copied[0], n * pageBytes);
-                copied[0] += n * pageBytes;
-            });
-            return new IoReport(read, 0);
+            readFully(buffer, read.position());
         } catch (IOException e) {
             throw fail(what, e);
         }
+        MemorySegment.copy(buffer, 0, destination, 0, read.bytes());
+        return new IoReport(read.bytes(), 0);
     }
 
     // ---- bandwidth probe

@@ -30,6 +30,7 @@ final class GroupPartials {
         this.lse = new float[group];
         this.spanOut = new float[group * headDim];
         this.spanLse = new float[group];
+        reset();
     }
 
     int group() {

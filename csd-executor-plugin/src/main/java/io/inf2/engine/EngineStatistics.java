@@ -11,6 +11,9 @@ import io.inf2.kv.KvTraffic;
 public record EngineStatistics(long requests, long failedRequests, long promptTokens, long generatedTokens,
                                long prefillNanos, long decodeNanos, long weightBytesRead, KvTraffic.Snapshot kv) {
 
+    /** Before any request: every counter zero. */
+    public static final EngineStatistics ZERO = new EngineStatistics(0, 0, 0, 0, 0, 0, 0, KvTraffic.Snapshot.ZERO);
+
     /** Generated tokens per second of prefill plus decode time. */
     public double tokensPerSecond() {
         long nanos = prefillNanos + decodeNanos;

@@ -1,10 +1,9 @@
 package io.inf2.kv;
 
 import io.inf2.compute.cpu.CpuBackend;
-import io.inf2.compute.cpu.CpuKernels;
+import io.inf2.compute.cpu.CpuAttention;
 import io.inf2.model.ModelConfig;
 import io.inf2.tensor.FloatMatrix;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -86,44 +85,16 @@ public final class MemoryKvCache implements KvCache {
             lengths[layer][slot] = pos + 1;
         }
         int group = model.queriesPerKvHead();
-        float scale = (float) (1.0 / Math.sqrt(headDim));
-        CpuKernels kernels = host.kernels();
         host.parallelFor(slots.length * kvHeads, 1, (from, to) -> {
-            float[] scores = new float[0];
+            float[] lse = new float[group];
             for (int task = from; task < to; task++) {
                 int i = task / kvHeads;
                 int kvh = task % kvHeads;
                 int slot = slots[i];
-                int len = lengths[layer][slot];
-                int cap = capacity[slot];
-                float[] kc = keys[layer][slot];
-                float[] vc = values[layer][slot];
-                int base = kvh * cap * headDim;
-                if (scores.length < len) {
-                    scores = new float[Math.max(len, scores.length * 2)];
-                }
-                for (int g = 0; g < group; g++) {
-                    int h = kvh * group + g;
-                    int qOff = q.offset(i) + h * headDim;
-                    float max = Float.NEGATIVE_INFINITY;
-                    for (int t = 0; t < len; t++) {
-                        float s = kernels.dot(q.data(), qOff, kc, base + t * headDim, headDim) * scale;
-                        scores[t] = s;
-                        max = Math.max(max, s);
-                    }
-                    float sum = 0f;
-                    for (int t = 0; t < len; t++) {
-                        float e = (float) Math.exp(scores[t] - max);
-                        scores[t] = e;
-                        sum += e;
-                    }
-                    int oOff = out.offset(i) + h * headDim;
-                    Arrays.fill(out.data(), oOff, oOff + headDim, 0f);
-                    float inv = 1f / sum;
-                    for (int t = 0; t < len; t++) {
-                        kernels.axpy(scores[t] * inv, vc, base + t * headDim, out.data(), oOff, headDim);
-                    }
-                }
+                int base = kvh * capacity[slot] * headDim;
+                int head = kvh * group * headDim;
+                CpuAttention.attendGroup(q.data(), q.offset(i) + head, group, headDim, keys[layer][slot], base,
+                        values[layer][slot], base, headDim, lengths[layer][slot], out.data(), out.offset(i) + head, lse, 0);
             }
         });
     }

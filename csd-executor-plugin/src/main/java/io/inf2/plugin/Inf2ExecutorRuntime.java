@@ -6,7 +6,6 @@ import io.inf2.config.Settings;
 import io.inf2.engine.EngineOptions;
 import io.inf2.engine.EngineStatistics;
 import io.inf2.engine.InferenceEngine;
-import io.inf2.kv.KvTraffic;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.System.Logger.Level;
@@ -51,8 +50,6 @@ public final class Inf2ExecutorRuntime implements AutoCloseable {
     private static final AtomicReference<Inf2ExecutorRuntime> CURRENT = new AtomicReference<>();
     /** How long shutdown waits for generating tasks to hand the engine back before closing it anyway. */
     private static final long DRAIN_SECONDS = 30;
-    private static final EngineStatistics NOTHING_YET =
-            new EngineStatistics(0, 0, 0, 0, 0, 0, 0, KvTraffic.Snapshot.ZERO);
 
     private final String executorId;
     private final Inf2Config config;
@@ -65,7 +62,7 @@ public final class Inf2ExecutorRuntime implements AutoCloseable {
     private final Object engineLock = new Object();
     private final AtomicBoolean closed = new AtomicBoolean();
     private volatile InferenceEngine engine;
-    private volatile EngineStatistics finalStatistics = NOTHING_YET;
+    private volatile EngineStatistics finalStatistics = EngineStatistics.ZERO;
 
     Inf2ExecutorRuntime(String executorId, Inf2Config config, DeviceBinding devices, ModelDirectory modelDirectory,
                         EngineOpener opener) {
@@ -182,12 +179,18 @@ public final class Inf2ExecutorRuntime implements AutoCloseable {
         return opened;
     }
 
-    /** The engine's options: the configuration with this executor's devices in place of the configured ones. */
+    /**
+     * The engine's options: the configuration with this executor's devices in place of the configured
+     * ones, the GPU Spark assigned (its address is the CUDA ordinal) included.
+     */
     EngineOptions engineOptions(Path localModel) {
         String csds = devices.csdDirectories().stream().map(Path::toString).collect(Collectors.joining(","));
         Inf2Config bound = config.with(Settings.BACKEND, devices.backend(), PluginSettings.catalog())
                 .with(Settings.CSD, csds, PluginSettings.catalog())
                 .with(Settings.MODEL, localModel.toString(), PluginSettings.catalog());
+        if (!devices.gpuAddresses().isEmpty()) {
+            bound = bound.with(Settings.CUDA_DEVICE, devices.gpuAddresses().getFirst(), PluginSettings.catalog());
+        }
         return EngineOptions.from(bound);
     }
 

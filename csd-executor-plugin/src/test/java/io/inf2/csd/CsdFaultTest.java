@@ -132,7 +132,7 @@ class CsdFaultTest {
     void readErrorInTheStorageBaseline() {
         CsdException e = faultDuringDecode("fault-read-storage", Placement.STORAGE, new FaultInjector(),
                 device -> armRead(device, LibC.EIO));
-        assertTrue(e.getMessage().contains(": read region layer 0"), e.getMessage());
+        assertTrue(e.getMessage().contains(": read region layer "), e.getMessage());
         assertTrue(e.getMessage().endsWith("Input/output error (errno 5)"), e.getMessage());
     }
 
@@ -157,6 +157,30 @@ class CsdFaultTest {
                 device -> faultsOf(device).failWrite(1, LibC.ENOSPC));
         assertTrue(e.getMessage().contains("No space left on device (errno 28)"), e.getMessage());
         assertTrue(e.getMessage().contains("append to region layer"), e.getMessage());
+    }
+
+    @Test
+    void diskFullWhenAllocatingARegion() throws IOException {
+        Path dir = freshDirectory("fault-enospc-allocate");
+        long buffersBefore = LibC.liveAlignedBuffers();
+        // Layer 0 of the first sequence takes two regions; the third reservation finds the disk full.
+        EmulatedCsd device = EmulatedCsd.open("csd0", dir, 1, new FaultInjector().failReserve(3, LibC.ENOSPC));
+        try (CsdKvCacheFactory factory = CsdKvCacheFactory.withDevices(Placement.CSD, List.of(device), 16,
+                XCachePolicy.configured(0), host);
+             KvCache cache = factory.create(MODEL, 1, 256, (l, x, p, k, v) -> {
+             }, new KvTraffic())) {
+            Driver driver = new Driver(cache);
+            CsdException e = assertThrows(CsdException.class, () -> driver.prompt(0, 32));
+            assertTrue(e.getMessage().startsWith("csd0 (" + dir.toAbsolutePath() + "): allocate region layer 1 sequence 0 kv head 0 ("),
+                    e.getMessage());
+            assertTrue(e.getMessage().endsWith("No space left on device (errno 28)"), e.getMessage());
+            assertTrue(device.health().ok(), "a full disk refuses the request; the device itself is fine");
+            assertEquals(e.getMessage(), assertThrows(CsdException.class, () -> driver.step(0)).getMessage());
+        }
+        assertEquals(buffersBefore, LibC.liveAlignedBuffers());
+        try (Stream<Path> files = Files.list(dir)) {
+            assertEquals(0, files.count());
+        }
     }
 
     @Test

@@ -263,8 +263,13 @@ class CsdKvCacheTest {
         }
 
         @Override
-        public IoReport readPages(DeviceRegion region, int firstPage, int pageCount, MemorySegment destination) {
-            return device.readPages(region, firstPage, pageCount, destination);
+        public ReadPlan planReads(List<? extends DeviceRegion> regions, int[] pages) {
+            return device.planReads(regions, pages);
+        }
+
+        @Override
+        public IoReport read(ReadPlan.Read read, MemorySegment destination) {
+            return device.read(read, destination);
         }
 
         @Override

@@ -108,6 +108,26 @@ class EmulatedCsdTest {
         }
     }
 
+    /** Pages [0, pages) of a region through the plain read path (plan, then reads). */
+    private static short[] readBack(ComputationalStorageDevice device, DeviceRegion region, int pages) {
+        ReadPlan plan = device.planReads(List.of(region), new int[] {pages});
+        short[] out = new short[(int) (pages * region.spec().pageBytes() / 2)];
+        short[] landed = new short[(int) (plan.largestRead() / 2)];
+        for (ReadPlan.WorkItem item : plan.items()) {
+            for (ReadPlan.Read read : item.reads()) {
+                IoReport report = device.read(read, MemorySegment.ofArray(landed));
+                assertEquals(read.bytes(), report.bytesRead());
+                assertEquals(0, read.bytes() % 4096, "reads are whole aligned blocks");
+                for (ReadPlan.Slice slice : read.slices()) {
+                    int shortsPerPage = (int) (region.spec().pageBytes() / 2);
+                    System.arraycopy(landed, (int) (slice.offset() / 2), out, slice.firstPage() * shortsPerPage,
+                            slice.pages() * shortsPerPage);
+                }
+            }
+        }
+        return out;
+    }
+
     @Test
     void emptyTaskGivesEmptyPartial() {
         try (EmulatedCsd device = EmulatedCsd.open("csd0", freshDirectory("empty-task"), 1)) {
@@ -124,21 +144,21 @@ class EmulatedCsdTest {
     void readPagesReturnsExactlyTheAppendedPages(int pageTokens) {
         Random random = new Random(pageTokens);
         try (EmulatedCsd device = EmulatedCsd.open("csd0", freshDirectory("read-" + pageTokens), 1)) {
-            // Two regions side by side: unaligned pages of one must not disturb the other.
-            RegionData a = fill(device, random, 0, 9, pageTokens, 12);
+            // Two regions side by side (the first full): unaligned pages of one must not disturb the other.
+            RegionData a = fill(device, random, 0, 12, pageTokens, 12);
             RegionData b = fill(device, random, 1, 5, pageTokens, 12);
             for (RegionData data : List.of(a, b)) {
                 int pages = data.region().durablePages();
-                short[] back = new short[data.pages().length];
-                IoReport report = device.readPages(data.region(), 0, pages, MemorySegment.ofArray(back));
-                assertArrayEquals(data.pages(), back);
-                assertEquals(0, report.bytesRead() % 4096, "reads are whole aligned blocks");
-                short[] tail = new short[2 * pageTokens * HEAD_DIM];
-                device.readPages(data.region(), pages - 1, 1, MemorySegment.ofArray(tail));
-                assertArrayEquals(java.util.Arrays.copyOfRange(data.pages(), (pages - 1) * tail.length, pages * tail.length), tail);
+                assertArrayEquals(data.pages(), readBack(device, data.region(), pages));
+                short[] prefix = readBack(device, data.region(), 2);
+                assertArrayEquals(java.util.Arrays.copyOf(data.pages(), prefix.length), prefix);
             }
+            // Both regions in one plan: they lie next to each other, so one read serves both.
+            ReadPlan both = device.planReads(List.of(a.region(), b.region()), new int[] {12, 5});
+            assertEquals(1, both.items().size());
+            assertEquals(2, both.items().get(0).reads().get(0).slices().size());
             DeviceStatistics stats = device.statistics();
-            assertEquals(14, stats.pagesWritten());
+            assertEquals(17, stats.pagesWritten());
             assertEquals(0, stats.bytesWritten() % 4096, "writes are whole aligned blocks");
         }
     }
@@ -189,9 +209,7 @@ class EmulatedCsdTest {
             try (EmulatedCsd device = EmulatedCsd.open("csd0", dir, 1)) {
                 assertEquals(kernelTakesODirect, device.directIo());
                 RegionData data = fill(device, new Random(3), 0, 4, 16, 4);
-                short[] back = new short[data.pages().length];
-                device.readPages(data.region(), 0, 4, MemorySegment.ofArray(back));
-                assertArrayEquals(data.pages(), back);
+                assertArrayEquals(data.pages(), readBack(device, data.region(), 4));
             }
         } finally {
             CsdTestSupport.deleteRecursively(dir);
@@ -229,7 +247,7 @@ class EmulatedCsdTest {
             batch.add(region, 1, new float[HEAD_DIM], 0);
             CsdException e = assertThrows(CsdException.class, () -> fresh.attend(batch));
             assertTrue(e.getMessage().contains("read past the end"), e.getMessage());
-            assertThrows(CsdException.class, () -> fresh.readPages(region, 0, 1, MemorySegment.ofArray(new short[4 * 16 * HEAD_DIM])));
+            assertThrows(CsdException.class, () -> fresh.planReads(List.of(region), new int[] {1}));
         }
     }
 
@@ -263,7 +281,7 @@ class EmulatedCsdTest {
         AttentionBatch batch = new AttentionBatch(2, HEAD_DIM, 1);
         batch.add(data.region(), 20, gaussian(new Random(6), 2 * HEAD_DIM), 0);
         device.attend(batch).join();
-        device.readPages(data.region(), 0, 1, MemorySegment.ofArray(new short[2 * 16 * HEAD_DIM]));
+        readBack(device, data.region(), 1);
         assertTrue(LibC.liveAlignedBuffers() > before);
         assertTrue(device.statistics().allocatedBytes() > 0);
         device.close();

@@ -119,7 +119,7 @@ public final class CpuAttention {
         }
 
         /** A group on the given kernels (the CPU backend passes its own). */
-        Group(CpuKernels kernels, int groupSize, int headDim) {
+        public Group(CpuKernels kernels, int groupSize, int headDim) {
             this(kernels, groupSize, headDim, BLOCK);
         }
 
