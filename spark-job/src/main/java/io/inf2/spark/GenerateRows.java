@@ -49,6 +49,11 @@ final class GenerateRows implements MapPartitionsFunction<Row, Row> {
         this.failure = failure;
     }
 
+    /** Arrow bytes this JVM's result batches hold now: zero between batches, since each batch frees its own. */
+    static long arrowBytesInUse() {
+        return ARROW.getAllocatedMemory();
+    }
+
     @Override
     public Iterator<Row> call(Iterator<Row> input) {
         return new Iterator<>() {

@@ -7,6 +7,7 @@ import static org.apache.spark.sql.functions.xxhash64;
 
 import io.inf2.config.ConfigException;
 import io.inf2.config.Inf2Config;
+import io.inf2.config.Setting;
 import io.inf2.config.Settings;
 import io.inf2.output.ResultArrow;
 import java.io.IOException;
@@ -81,6 +82,16 @@ public final class Inf2 {
         }
         SparkSession spark = builder.getOrCreate();
         requirePlugin(spark);
+        // getOrCreate hands back a running session as it is: the engine settings asked for here would
+        // silently not apply.
+        SparkConf running = spark.sparkContext().getConf();
+        conf.forEach((key, value) -> {
+            if (key.startsWith(Setting.SPARK_PREFIX) && !value.equals(running.get(key, null))) {
+                throw new ConfigException("a SparkSession is already running with " + key + "="
+                        + (running.contains(key) ? "\"" + running.get(key) + "\"" : "unset") + " (asked for \"" + value
+                        + "\"); INF2's settings are fixed for a session's life: stop it first (spark.stop())");
+            }
+        });
         return spark;
     }
 
@@ -157,6 +168,7 @@ public final class Inf2 {
         }
 
         JobSummary run() {
+            long runStart = System.nanoTime();
             String input = config.get(JobSettings.INPUT);
             String output = config.get(JobSettings.OUTPUT);
             boolean resume = config.get(JobSettings.RESUME);
@@ -210,6 +222,7 @@ public final class Inf2 {
                 double seconds = (System.nanoTime() - start) / 1e9;
                 return new JobSummary(metrics.rows.value(), metrics.errorRows.value(), prepared.rowCount() - remaining,
                         metrics.promptTokens.value(), metrics.completionTokens.value(), seconds,
+                        (System.nanoTime() - runStart) / 1e9,
                         metrics.kvBytesKeptOffInterconnect.value(), qualified(outputPath));
             } finally {
                 if (persisted) {

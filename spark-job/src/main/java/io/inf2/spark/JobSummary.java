@@ -8,14 +8,16 @@ import java.util.Locale;
  * @param rows                       rows generated for in this run (error rows included)
  * @param errorRows                  rows written with their error set
  * @param skippedRows                rows left out because the output already had their id (resume)
- * @param seconds                    wall time from the first commit step's start to the last one's end
+ * @param seconds                    wall time of generating and writing: from the first commit step's start to
+ *                                   the last one's end
+ * @param totalSeconds               wall time of the whole run, reading the input and numbering its rows included
  * @param kvBytesKeptOffInterconnect KV-cache bytes the storage devices moved on their own media
  *                                   without crossing the host interconnect
  */
 public record JobSummary(long rows, long errorRows, long skippedRows, long promptTokens, long completionTokens,
-                         double seconds, long kvBytesKeptOffInterconnect, String output) {
+                         double seconds, double totalSeconds, long kvBytesKeptOffInterconnect, String output) {
 
-    /** Generated tokens per second of wall time. */
+    /** Generated tokens per second of generating and writing. */
     public double tokensPerSecond() {
         return seconds > 0 ? completionTokens / seconds : 0;
     }
@@ -23,11 +25,12 @@ public record JobSummary(long rows, long errorRows, long skippedRows, long promp
     /** The summary the job prints: a few lines, numbers first. */
     public String describe() {
         return String.format(Locale.ROOT,
-                "INF2 job done: %d rows (%d errors%s) in %.1f s%n"
+                "INF2 job done: %d rows (%d errors%s) in %.1f s (%.1f s generating and writing)%n"
                         + "  tokens: %d generated (%.1f tokens/s), %d in prompts%n"
                         + "  KV bytes kept off the interconnect: %s%n"
                         + "  output: %s",
-                rows, errorRows, skippedRows > 0 ? ", " + skippedRows + " skipped as already in the output" : "", seconds,
+                rows, errorRows, skippedRows > 0 ? ", " + skippedRows + " skipped as already in the output" : "", totalSeconds,
+                seconds,
                 completionTokens, tokensPerSecond(), promptTokens, bytes(kvBytesKeptOffInterconnect), output);
     }
 

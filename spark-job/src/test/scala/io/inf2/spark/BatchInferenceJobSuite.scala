@@ -76,6 +76,7 @@ class BatchInferenceJobSuite extends AnyFunSuite with BeforeAndAfterAll {
     assert(summary.promptTokens === reference.map(_.promptTokens.length.toLong).sum)
     assert(summary.output === s"file:$output")
     assert(summary.describe().startsWith("INF2 job done: 12 rows (0 errors) in "), summary.describe())
+    assert(GenerateRows.arrowBytesInUse() === 0, "every result batch's Arrow memory is freed")
   }
 
   test("bad rows become output rows with their error set, and the good rows around them are generated") {

@@ -64,6 +64,14 @@ class Inf2ApiSuite extends AnyFunSuite with BeforeAndAfterAll {
     }
   }
 
+  test("asking for a session with other INF2 settings while one runs is an error, not a silent no-op") {
+    val s = session()
+    assert(startSession(sessionConf(tinyOpt, work)) eq s, "the same settings give the running session")
+    val e = intercept[ConfigException](startSession(sessionConf(tinyOpt, work, Map("spark.inf2.batchSize" -> "8"))))
+    assert(e.getMessage === "a SparkSession is already running with spark.inf2.batchSize=\"4\" (asked for \"8\"); "
+      + "INF2's settings are fixed for a session's life: stop it first (spark.stop())")
+  }
+
   test("bad usage of generate gets the job's one-line errors") {
     val s = session()
     val input = s.createDataFrame(Seq(Row("x")).asJava, StructType(Seq(StructField("body", DataTypes.StringType))))
