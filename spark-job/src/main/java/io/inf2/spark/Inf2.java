@@ -49,8 +49,10 @@ public final class Inf2 {
     public static final String PLUGIN = "io.inf2.plugin.Inf2SparkPlugin";
 
     private static final Logger LOG = LoggerFactory.getLogger(Inf2.class);
-    /** Default-parallelism slots per partition the prompts are spread over (see partitions). */
+    /** The automatic partition count (see partitions): at most this many per default-parallelism slot ... */
     private static final int PARTITIONS_PER_SLOT = 4;
+    /** ... and at least this many engine calls' worth of rows per partition. */
+    private static final int CALLS_PER_PARTITION = 8;
 
     private Inf2() {
     }
@@ -134,8 +136,10 @@ public final class Inf2 {
         }
         int partitions = config.get(JobSettings.PARTITIONS);
         if (partitions == 0) {
-            long byBatches = Math.max(1, (rowCount + rowsPerBatch - 1) / rowsPerBatch);
-            partitions = (int) Math.min(byBatches, (long) PARTITIONS_PER_SLOT * spark.sparkContext().defaultParallelism());
+            // Rows go to partitions by a hash of their id, so every partition ends with a partly filled
+            // engine call; enough calls per partition keep that waste small.
+            long byCalls = Math.max(1, rowCount / ((long) CALLS_PER_PARTITION * rowsPerBatch));
+            partitions = (int) Math.min(byCalls, (long) PARTITIONS_PER_SLOT * spark.sparkContext().defaultParallelism());
         }
         return rows.repartition(partitions, col(PromptPreparation.ID))
                 .mapPartitions(new GenerateRows(prepared.layout(), rowsPerBatch, metrics, failure),

@@ -70,8 +70,9 @@ public final class JobSettings {
     public static final Setting<Integer> ROWS_PER_BATCH = add(Settings.integer("job", "rowsPerBatch", "0",
             "Rows handed to the engine in one call (and written as one Arrow batch); 0 means batchSize.", 0, 1 << 20));
     public static final Setting<Integer> PARTITIONS = add(Settings.integer("job", "partitions", "0",
-            "Spark partitions the prompts are spread over before generating; 0: enough for every executor core to get "
-                    + "work (4 per default-parallelism slot), but no more than one per rowsPerBatch rows.", 0, 1 << 20));
+            "Spark partitions the prompts are spread over before generating. 0: one per 8 engine calls' worth of rows "
+                    + "(8 × rowsPerBatch), so that each partition's last, partly filled call costs little, and at most 4 per "
+                    + "default-parallelism slot (spark.default.parallelism).", 0, 1 << 20));
 
     /** The job's own settings. */
     public static List<Setting<?>> all() {
