@@ -39,6 +39,8 @@ public final class Chart implements DisplayDataRenderable {
     static final Color LIMIT_COLOR = new Color(0xC44E52);
     private static final Color AXIS = new Color(0x444444);
     private static final Color GRID = new Color(0xE5E5E5);
+    /** Widest bar in pixels, so a chart with few bars does not fill the plot with one block. */
+    private static final double MAX_BAR = 90;
 
     private final String title;
     private final String subtitle;
@@ -244,11 +246,18 @@ public final class Chart implements DisplayDataRenderable {
         return (int) Math.round(plotBottom() - (plotBottom() - plotTop()) * value / yMax);
     }
 
+    /** Width of one bar: the category's width shared by its bars, with gaps, and no wider than {@link #MAX_BAR}. */
+    private double barWidth() {
+        double group = (plotRight() - plotLeft()) / (double) categories.size();
+        return Math.min(MAX_BAR, group * 0.8 / series.size());
+    }
+
     /** The image column at the middle of bar {@code seriesIndex} of category {@code categoryIndex}. */
     int barCentre(int categoryIndex, int seriesIndex) {
         double group = (plotRight() - plotLeft()) / (double) categories.size();
-        double bar = group * 0.8 / series.size();
-        return (int) Math.round(plotLeft() + group * categoryIndex + group * 0.1 + bar * (seriesIndex + 0.5));
+        double bar = barWidth();
+        double first = plotLeft() + group * (categoryIndex + 0.5) - bar * series.size() / 2;
+        return (int) Math.round(first + bar * (seriesIndex + 0.5));
     }
 
     // ---- drawing
@@ -324,8 +333,7 @@ public final class Chart implements DisplayDataRenderable {
     }
 
     private void drawBars(Graphics2D g) {
-        double group = (plotRight() - plotLeft()) / (double) categories.size();
-        double bar = group * 0.8 / series.size();
+        double bar = barWidth();
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 10));
         FontMetrics fm = g.getFontMetrics();
         for (int s = 0; s < series.size(); s++) {

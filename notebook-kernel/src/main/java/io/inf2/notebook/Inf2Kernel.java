@@ -316,8 +316,17 @@ public final class Inf2Kernel extends BaseKernel implements AutoCloseable {
         if (unit == null) {
             return null;
         }
-        List<SourceCodeAnalysis.Documentation> docs = shell.sourceCodeAnalysis()
-                .documentation(unit.source(), at - unit.offset(), extraDetail);
+        // JShell documents the call the cursor is in; a cursor on a method's name means its call.
+        String source = unit.source();
+        int cursor = Math.min(at - unit.offset(), source.length());
+        int nameEnd = cursor;
+        while (nameEnd < source.length() && Character.isJavaIdentifierPart(source.charAt(nameEnd))) {
+            nameEnd++;
+        }
+        if (nameEnd < source.length() && source.charAt(nameEnd) == '(') {
+            cursor = nameEnd + 1;
+        }
+        List<SourceCodeAnalysis.Documentation> docs = shell.sourceCodeAnalysis().documentation(source, cursor, extraDetail);
         if (docs.isEmpty()) {
             return null;
         }

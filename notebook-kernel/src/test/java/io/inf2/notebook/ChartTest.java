@@ -47,6 +47,17 @@ class ChartTest {
     }
 
     @Test
+    void aLoneBarStaysNarrow() {
+        Chart one = Chart.bars("one").categories("driver").series("tokens/s", 50).build();
+        BufferedImage img = one.image();
+        int x = one.barCentre(0, 0);
+        int y = one.yPixel(25);
+        Color bar = new Color(img.getRGB(x, y));
+        assertEquals(bar, new Color(img.getRGB(x + 40, y)));
+        assertEquals(Color.WHITE, new Color(img.getRGB(x + 60, y)));
+    }
+
+    @Test
     void pngDecodesToTheImage() throws Exception {
         Chart chart = twoSeries();
         BufferedImage decoded = ImageIO.read(new ByteArrayInputStream(chart.png()));

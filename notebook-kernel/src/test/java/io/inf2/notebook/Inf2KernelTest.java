@@ -139,6 +139,10 @@ class Inf2KernelTest {
         var options = kernel.complete(cell, cell.length());
         assertTrue(options.getReplacements().contains("String"), options.getReplacements().toString());
         assertEquals(cell.length() - "Stri".length(), options.getSourceStart());
+        String call = "int second = 2;\nString.valueOf(second)";
+        var doc = kernel.inspect(call, call.indexOf("valueOf") + 3, false);
+        assertTrue(String.valueOf(doc.getData(org.dflib.jjava.jupyter.kernel.display.mime.MIMEType.TEXT_PLAIN))
+                .contains("String.valueOf(int"), "inspection shows the method under the cursor");
         assertEquals(Inf2Kernel.IS_COMPLETE_YES, kernel.isComplete("int q = 1;\nq + 1"));
         assertEquals("    ", kernel.isComplete("for (int i = 0; i < 3; i++) {"));
     }
