@@ -112,8 +112,8 @@ final class BenchCommand {
             // Stop tokens would end sequences early and change the work measured: none.
             requests.add(GenerationRequest.ofTokens("r" + i, prompt, SamplingParams.greedy(newTokens)));
         }
-        try (InferenceEngine engine = InferenceEngine.assemble(options, withoutEos(preset), Checkpoint.borrowed(weights), null,
-                cpu, cpu, InferenceEngine.memoryPlacement())) {
+        try (InferenceEngine engine = InferenceEngine.assemble(options, preset.config().withEosTokenIds(List.of()),
+                Checkpoint.borrowed(weights), null, cpu, cpu, InferenceEngine.memoryPlacement())) {
             List<GenerationResult> results = engine.generate(requests, ProgressListener.NONE);
             var stats = engine.statistics();
             long decodeTokens = results.stream().mapToLong(r -> r.completionTokens().length - 1).sum();
@@ -138,14 +138,6 @@ final class BenchCommand {
                     boundTokensPerSecond);
             return run;
         }
-    }
-
-    private static io.inf2.model.ModelConfig withoutEos(ModelPreset preset) {
-        var c = preset.config();
-        return new io.inf2.model.ModelConfig(c.architecture(), c.vocabSize(), c.hidden(), c.wordEmbedDim(), c.layers(),
-                c.heads(), c.kvHeads(), c.headDim(), c.intermediate(), c.maxPositions(), c.normEps(), c.preLayerNorm(),
-                c.activation(), c.attentionBias(), c.mlpBias(), c.tieWordEmbeddings(), c.ropeTheta(), c.ropeScaling(),
-                c.bosTokenId(), List.of(), c.padTokenId());
     }
 
     /** Every weight a decode step streams: all layers, the final norm and the lm_head; embeddings are row lookups. */

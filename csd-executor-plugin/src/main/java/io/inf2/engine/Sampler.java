@@ -57,21 +57,35 @@ final class Sampler {
         return best;
     }
 
+    /**
+     * Token ids by descending logit, ties in id order (so draws are reproducible), sorted as
+     * primitive keys: the logit's order-preserving bits, inverted, above the id.
+     */
+    static int[] byDescendingLogit(float[] logits) {
+        long[] keys = new long[logits.length];
+        for (int t = 0; t < logits.length; t++) {
+            int bits = Float.floatToIntBits(logits[t]);
+            int sortable = bits ^ ((bits >> 31) & 0x7fffffff);
+            keys[t] = ((long) ~sortable << 32) | t;
+        }
+        java.util.Arrays.sort(keys);
+        int[] order = new int[logits.length];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = (int) keys[i];
+        }
+        return order;
+    }
+
     private int draw(float[] logits, int offset, int vocab) {
         float temperature = (float) params.temperature();
-        Integer[] order = null;
+        int[] order = null;
         float[] scaled = new float[vocab];
         for (int t = 0; t < vocab; t++) {
             scaled[t] = logits[offset + t] / temperature;
         }
         int keep = vocab;
         if (params.topK() > 0 && params.topK() < vocab || params.topP() < 1.0) {
-            order = new Integer[vocab];
-            for (int t = 0; t < vocab; t++) {
-                order[t] = t;
-            }
-            // Stable sort by descending logit: ties keep token-id order, so draws are reproducible.
-            Arrays.sort(order, (a, b) -> Float.compare(scaled[b], scaled[a]));
+            order = byDescendingLogit(scaled);
             if (params.topK() > 0) {
                 keep = Math.min(keep, params.topK());
             }

@@ -64,6 +64,13 @@ public record ModelConfig(
         }
     }
 
+    /** The same model with other end-of-sequence ids (none: generation stops only on length). */
+    public ModelConfig withEosTokenIds(List<Integer> ids) {
+        return new ModelConfig(architecture, vocabSize, hidden, wordEmbedDim, layers, heads, kvHeads, headDim,
+                intermediate, maxPositions, normEps, preLayerNorm, activation, attentionBias, mlpBias, tieWordEmbeddings,
+                ropeTheta, ropeScaling, bosTokenId, ids, padTokenId);
+    }
+
     public int queriesPerKvHead() {
         return heads / kvHeads;
     }
