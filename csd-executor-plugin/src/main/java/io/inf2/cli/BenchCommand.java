@@ -2,6 +2,7 @@ package io.inf2.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.inf2.bench.EngineBench;
 import io.inf2.bench.MemoryBandwidth;
 import io.inf2.compute.cpu.CpuBackend;
 import io.inf2.config.Inf2Config;
@@ -13,7 +14,6 @@ import io.inf2.engine.GenerationResult;
 import io.inf2.engine.InferenceEngine;
 import io.inf2.engine.ProgressListener;
 import io.inf2.engine.SamplingParams;
-import io.inf2.model.LayerWeights;
 import io.inf2.model.ModelWeights;
 import io.inf2.model.presets.ModelPreset;
 import io.inf2.model.presets.RandomWeights;
@@ -75,7 +75,7 @@ final class BenchCommand {
             DType dtype = dtype(config.get(DTYPE), preset);
             err.println("inf2 bench: " + preset.name() + " " + dtype + ": making random weights in memory ...");
             try (InMemoryCheckpoint weights = RandomWeights.of(preset, 1, dtype).inMemory()) {
-                long bytesPerStep = bytesReadPerDecodeStep(ModelWeights.bind(preset.config(), weights));
+                long bytesPerStep = EngineBench.weightBytesPerDecodeStep(ModelWeights.bind(preset.config(), weights));
                 for (String b : config.get(BATCHES).split(",")) {
                     int batch = Integer.parseInt(b);
                     runs.add(measure(preset, dtype, weights, batch, config, threads, bytesPerStep, bytesPerSecond, err));
@@ -138,21 +138,6 @@ final class BenchCommand {
                     boundTokensPerSecond);
             return run;
         }
-    }
-
-    /** Every weight a decode step streams: all layers, the final norm and the lm_head; embeddings are row lookups. */
-    static long bytesReadPerDecodeStep(ModelWeights w) {
-        long bytes = w.lmHead().data().byteSize();
-        for (LayerWeights layer : w.layers()) {
-            bytes += layer.byteSize();
-        }
-        if (w.finalNormWeight() != null) {
-            bytes += w.finalNormWeight().data().byteSize();
-        }
-        if (w.projectOut() != null) {
-            bytes += w.projectOut().data().byteSize() + w.projectIn().data().byteSize();
-        }
-        return bytes;
     }
 
     private static DType dtype(String choice, ModelPreset preset) {
