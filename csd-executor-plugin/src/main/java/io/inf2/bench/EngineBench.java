@@ -4,10 +4,13 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.inf2.compute.ComputeBackend;
+import io.inf2.compute.WeightLayout;
+import io.inf2.compute.WeightTier;
 import io.inf2.compute.cpu.CpuBackend;
 import io.inf2.compute.cuda.CopyBandwidth;
 import io.inf2.compute.cuda.CudaBackend;
 import io.inf2.compute.cuda.CudaContext;
+import io.inf2.compute.cuda.LayerStreamingWeights;
 import io.inf2.config.Inf2Config;
 import io.inf2.config.Setting;
 import io.inf2.config.Settings;
@@ -19,6 +22,7 @@ import io.inf2.engine.FinishReason;
 import io.inf2.engine.GenerationRequest;
 import io.inf2.engine.GenerationResult;
 import io.inf2.engine.InferenceEngine;
+import io.inf2.engine.Placement;
 import io.inf2.engine.ProgressListener;
 import io.inf2.engine.SamplingParams;
 import io.inf2.kv.KvTraffic;
@@ -31,6 +35,7 @@ import io.inf2.model.presets.ModelPreset;
 import io.inf2.model.presets.RandomWeights;
 import io.inf2.nativeio.CudaLibraryLocator;
 import io.inf2.tensor.DType;
+import io.inf2.tensor.Tensor;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -296,14 +301,15 @@ public final class EngineBench {
         try (InMemoryCheckpoint weights = RandomWeights.of(preset, bench.get(SEED), dtype).inMemory()) {
             report.put("hostWeightGenerationSeconds", round((System.nanoTime() - started) / 1e9));
             report.put("weightBytes", weights.byteSize());
-            long perStep = weightBytesPerDecodeStep(ModelWeights.bind(model, weights));
+            ModelWeights bound = ModelWeights.bind(model, weights);
+            long perStep = weightBytesPerDecodeStep(bound);
             report.put("weightBytesPerDecodeStep", perStep);
             report.put("runs", runs);
             for (Variant v : variants) {
                 for (int batch : batches) {
                     Map<String, Object> run;
                     try {
-                        run = measure(v, batch, weights, perStep, bandwidths);
+                        run = measure(v, batch, weights, bound, perStep, bandwidths);
                     } catch (RuntimeException e) {
                         String message = oneLine(e);
                         failures.add(v.name() + " batch " + batch + ": " + message);
@@ -326,8 +332,8 @@ public final class EngineBench {
     }
 
     /** One timed engine batch of {@code batch} sequences in its own engine. */
-    private Map<String, Object> measure(Variant variant, int batch, InMemoryCheckpoint weights, long weightBytesPerStep,
-                                        Bandwidths bandwidths) {
+    private Map<String, Object> measure(Variant variant, int batch, InMemoryCheckpoint weights, ModelWeights bound,
+                                        long weightBytesPerStep, Bandwidths bandwidths) {
         Inf2Config config = engineConfig(variant, batch);
         EngineOptions options = EngineOptions.from(config);
         Map<String, Object> run = new LinkedHashMap<>();
@@ -339,16 +345,23 @@ public final class EngineBench {
             rawRead = RawReadBandwidth.measure(options.csdDirectories(), (long) bench.get(RAW_READ_MIB) << 20);
         }
         CpuBackend host = new CpuBackend(options.threads());
-        ComputeBackend backend;
+        ComputeBackend backend = null;
+        Checkpoint view = Checkpoint.borrowed(weights);
         try {
             backend = Backends.select(options, host);
+            options = InferenceEngine.resolvePlacement(options, model, view, backend);
         } catch (RuntimeException e) {
+            if (backend != null && backend != host) {
+                backend.close();
+            }
             host.close();
             throw e;
         }
-        try (InferenceEngine engine = InferenceEngine.assemble(options, model, Checkpoint.borrowed(weights), null, backend,
-                host, InferenceEngine.kvPlacement(options, model))) {
+        try (InferenceEngine engine = InferenceEngine.assemble(options, model, view, null, backend, host,
+                InferenceEngine.kvPlacement(options, model))) {
             run.put("engine", engine.describe());
+            run.put("placement", engine.placement());
+            long streamedBefore = bytesStreamed(backend);
             SplittableRandom random = new SplittableRandom(bench.get(SEED) * 31 + batch);
             int warmup = bench.get(WARMUP_STEPS);
             if (warmup > 0) {
@@ -398,7 +411,15 @@ public final class EngineBench {
                 run.put("kvDeviceReadGBpsDuringDecode", round(kvRead / 1e9));
                 run.put("kvReadOverRawRead", round(kvRead / rawRead));
             }
-            run.put("bounds", runBounds(backend, weightBytesPerStep, stepMs, bandwidths));
+            run.put("bounds", runBounds(backend, engine.placement(), bound, weightBytesPerStep, stepMs, bandwidths));
+            if (backend instanceof CudaBackend gpu) {
+                run.put("gpuWeightMemoryBytes", gpu.weights().deviceBytes());
+            }
+            long streamed = bytesStreamed(backend) - streamedBefore;
+            if (streamed > 0) {
+                // The prefill is one more pass over the layers than the decode steps.
+                run.put("weightBytesStreamedPerPass", streamed / (steps + 1));
+            }
             // Every counter the engine keeps, as it reports them: cumulative, warm-up included.
             run.put("engineStatisticsAfterWarmup", before);
             run.put("engineStatisticsAfterRun", after);
@@ -408,24 +429,32 @@ public final class EngineBench {
         }
     }
 
-    /** Step-time bounds of one run from the bandwidths measured at the start. */
-    private Map<String, Object> runBounds(ComputeBackend backend, long weightBytesPerStep, double stepMs, Bandwidths bw) {
+    /**
+     * Step-time bounds of one run from the bandwidths measured at the start. On a GPU, the weight bytes
+     * of a step split as the engine's placement puts the layer tensors (weights outside the layers stay
+     * where the backend computes); on the CPU every byte is read from host memory.
+     */
+    private Map<String, Object> runBounds(ComputeBackend backend, Placement placement, ModelWeights weights,
+                                          long weightBytesPerStep, double stepMs, Bandwidths bw) {
         Map<String, Object> b = new LinkedHashMap<>();
-        if (backend instanceof CudaBackend gpu) {
-            long resident = gpu.weights().deviceBytes();
-            long onGpu = Math.min(weightBytesPerStep, resident);
-            long fromHost = weightBytesPerStep - onGpu;
-            b.put("gpuResidentWeightBytes", resident);
-            b.put("weightBytesFromHostPerStep", fromHost);
-            b.put("weightBytesFromHostPerStepSource", "weightBytesPerDecodeStep minus the weight bytes held in GPU "
-                    + "memory after the run (CudaBackend.weights().deviceBytes()), at least 0");
+        if (backend instanceof CudaBackend) {
+            WeightLayout layout = placement.layout(weights.layers());
+            long fromHost = bytes(layout.tensorsIn(WeightTier.HOST));
+            long fromStorage = bytes(layout.tensorsIn(WeightTier.STORAGE));
+            long onGpu = weightBytesPerStep - fromHost - fromStorage;
+            b.put("weightBytesPerStepOnGpu", onGpu);
+            b.put("weightBytesPerStepFromHostMemory", fromHost);
+            b.put("weightBytesPerStepFromStorage", fromStorage);
+            b.put("weightBytesPerStepSource", "the engine's placement (Placement.layout): layer tensors by tier; "
+                    + "embeddings, final norm and lm_head on the GPU");
             if (onGpu > 0) {
                 double hbmMs = onGpu / bw.deviceToDevice() * 1e3;
                 b.put("hbmWeightBoundStepMs", round(hbmMs));
                 b.put("fractionOfHbmWeightBound", round(hbmMs / stepMs));
             }
-            if (fromHost > 0) {
-                double linkMs = fromHost / bw.pinnedHostToDevice() * 1e3;
+            if (fromHost + fromStorage > 0) {
+                // Storage-tier weights cross the same link after their direct-I/O read.
+                double linkMs = (fromHost + fromStorage) / bw.pinnedHostToDevice() * 1e3;
                 b.put("hostToDeviceWeightBoundStepMs", round(linkMs));
                 b.put("hostToDeviceWeightBoundLayerMs", round(linkMs / model.layers()));
                 b.put("decodeStepOverHostToDeviceBound", round(stepMs / linkMs));
@@ -482,6 +511,16 @@ public final class EngineBench {
             json.put("cuda", cuda);
             return new Bandwidths(hostMemory, deviceToDevice, hostToDevice);
         }
+    }
+
+    private static long bytes(List<Tensor> tensors) {
+        return tensors.stream().mapToLong(t -> t.data().byteSize()).sum();
+    }
+
+    /** Weight bytes the GPU has copied in per layer so far; 0 where nothing streams. */
+    private static long bytesStreamed(ComputeBackend backend) {
+        return backend instanceof CudaBackend gpu && gpu.weights() instanceof LayerStreamingWeights streaming
+                ? streaming.bytesStreamed() : 0;
     }
 
     private static boolean usesStorage(EngineOptions options) {

@@ -6,10 +6,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.BrokenBarrierException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
@@ -37,36 +36,29 @@ public final class RawReadBandwidth {
             throw new IllegalArgumentException("raw read bandwidth: no directories given");
         }
         long size = Math.max(1, (bytesPerDirectory + IO_BYTES - 1) / IO_BYTES) * IO_BYTES;
-        CyclicBarrier readTogether = new CyclicBarrier(directories.size());
+        CountDownLatch readTogether = new CountDownLatch(directories.size());
         List<CompletableFuture<Long>> readers = new ArrayList<>();
         try (ExecutorService pool = Executors.newThreadPerTaskExecutor(Thread.ofPlatform().factory())) {
             for (Path dir : directories) {
                 readers.add(CompletableFuture.supplyAsync(() -> read(dir, size, readTogether), pool));
             }
             long slowest = 0;
-            RuntimeException failure = null;
             for (CompletableFuture<Long> r : readers) {
                 try {
                     slowest = Math.max(slowest, r.join());
                 } catch (CompletionException e) {
-                    RuntimeException cause = e.getCause() instanceof RuntimeException c ? c : e;
-                    // A reader that failed only because another broke the barrier is not the news.
-                    if (failure == null || failure.getCause() instanceof BrokenBarrierException) {
-                        failure = cause;
-                    }
+                    throw e.getCause() instanceof RuntimeException c ? c : e;
                 }
-            }
-            if (failure != null) {
-                throw failure;
             }
             return directories.size() * (double) size * 1e9 / slowest;
         }
     }
 
     /** Nanoseconds to read {@code size} bytes of a scratch file in {@code dir}, after all readers are ready. */
-    private static long read(Path dir, long size, CyclicBarrier readTogether) {
+    private static long read(Path dir, long size, CountDownLatch readTogether) {
         Path file = dir.resolve(SCRATCH_NAME);
         String name = file.toString();
+        boolean ready = false;
         try (LibC.AlignedBuffer buffer = LibC.allocateAligned(4096, IO_BYTES)) {
             Files.createDirectories(dir);
             Files.deleteIfExists(file);
@@ -77,6 +69,8 @@ public final class RawReadBandwidth {
                     LibC.pwrite(fd, buffer.segment(), pos, name);
                 }
                 LibC.fdatasync(fd, name);
+                ready = true;
+                readTogether.countDown();
                 readTogether.await();
                 long t0 = System.nanoTime();
                 for (long pos = 0; pos < size; pos += IO_BYTES) {
@@ -90,8 +84,10 @@ public final class RawReadBandwidth {
                 Files.deleteIfExists(file);
             }
         } catch (Exception e) {
-            // The other readers are waiting for this one at the barrier: break it so they fail too.
-            readTogether.reset();
+            if (!ready) {
+                // The other readers wait until every reader is ready: count this one so that none waits forever.
+                readTogether.countDown();
+            }
             throw new IllegalStateException("raw direct read of " + name + ": " + e.getMessage(), e);
         }
     }

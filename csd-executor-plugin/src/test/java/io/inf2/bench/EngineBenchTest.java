@@ -92,6 +92,8 @@ class EngineBenchTest {
             assertEquals(batch * 5L, generated);
             assertEquals(batch * 2L, run.get("engineStatisticsAfterWarmup").get("generatedTokens").asLong(),
                     "one warm-up step: two tokens per sequence");
+            assertEquals(100, run.get("placement").get("weightsHostPercent").asInt(), "the CPU reads weights where they are");
+            assertEquals(variants[i], run.get("placement").get("kvCache").asText());
             assertTrue(run.get("bounds").get("hostMemoryWeightBoundStepMs").asDouble() > 0);
             assertTrue(run.get("bounds").get("fractionOfHostMemoryBound").asDouble() > 0);
             long deviceReads = run.get("kvTraffic").get("deviceReadBytes").asLong();
