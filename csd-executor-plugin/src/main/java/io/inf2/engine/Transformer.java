@@ -27,13 +27,16 @@ final class Transformer {
     private final RotaryTable rotary;
     private final boolean llama;
     private final float normEps;
+    /** Decode parks the hidden states of GPU batches not computing in host memory between layers. */
+    private final boolean activationsInHost;
 
     Transformer(ModelWeights weights, ComputeBackend backend) {
-        this(weights, new ResidentWeights(weights), backend);
+        this(weights, new ResidentWeights(weights), backend, false);
     }
 
-    Transformer(ModelWeights weights, WeightStore store, ComputeBackend backend) {
+    Transformer(ModelWeights weights, WeightStore store, ComputeBackend backend, boolean activationsInHost) {
         this.config = weights.config();
+        this.activationsInHost = activationsInHost;
         this.weights = weights;
         this.store = store;
         this.backend = backend;
@@ -89,7 +92,7 @@ final class Transformer {
                 }
             });
             mlpBlock(x, w);
-            store.release(layer);
+            leaveLayer(layer, w);
         }
         int[] last = new int[prompts.length];
         for (int s = 0; s < prompts.length; s++) {
@@ -124,11 +127,16 @@ final class Transformer {
             xs[b] = embed(java.util.Arrays.copyOfRange(tokens, from, to), batchPositions[b]);
         }
         BackendKvCache onBackend = onThisBackend(cache);
+        FloatMatrix[] parked = new FloatMatrix[batches];
         for (int layer = 0; layer < config.layers(); layer++) {
             LayerWeights w = enterLayer(layer);
             int l = layer;
             for (int b = 0; b < batches; b++) {
                 int[] bs = batchSlots[b];
+                if (parked[b] != null) {
+                    xs[b] = backend.upload(parked[b]);
+                    parked[b] = null;
+                }
                 attentionBlock(xs[b], w, batchPositions[b], (n, q, k, v, attnOut) -> {
                     if (onBackend != null) {
                         onBackend.appendAndAttend(l, bs, q, k, v, n, attnOut);
@@ -142,8 +150,13 @@ final class Transformer {
                     }
                 });
                 mlpBlock(xs[b], w);
+                if (activationsInHost && batches > 1 && layer + 1 < config.layers()) {
+                    parked[b] = backend.download(xs[b]);
+                    xs[b].close();
+                    xs[b] = null;
+                }
             }
-            store.release(layer);
+            leaveLayer(layer, w);
         }
         FloatMatrix logits = new FloatMatrix(rows, config.vocabSize());
         for (int b = 0; b < batches; b++) {
@@ -175,11 +188,24 @@ final class Transformer {
         return onBackend;
     }
 
-    /** Waits for a layer's weights and starts bringing in the next (after the last, the first of the next step). */
+    /** Waits for a layer's weights in host memory, has the backend stage them, and starts reading the next layer. */
     private LayerWeights enterLayer(int layer) {
         LayerWeights w = store.acquire(layer);
+        backend.stageWeights(w.tensors());
         store.prefetch((layer + 1) % config.layers());
         return w;
+    }
+
+    /**
+     * Every use of this layer's weights is queued: the next layer (after the last, the first of the
+     * next step) is staged now, so that on a GPU its copy runs while this layer's queued work computes,
+     * and this layer's staging memory is handed back behind that work.
+     */
+    private void leaveLayer(int layer, LayerWeights w) {
+        LayerWeights next = store.acquire((layer + 1) % config.layers());
+        backend.stageWeights(next.tensors());
+        backend.retireWeights(w.tensors());
+        store.release(layer);
     }
 
     /** Recomputes K and V from a layer's normalized input, for the X-cache. */
