@@ -136,7 +136,9 @@ class CudaKvCacheTest {
                             FloatMatrix k = matrix(r, 5, c.kvDim());
                             FloatMatrix v = matrix(r, 5, c.kvDim());
                             FloatMatrix x = matrix(r, 5, c.hidden());
-                            onDevice.writePrompt(layer, 0, k, v, x);
+                            try (Activations ka = gpu.upload(k); Activations va = gpu.upload(v); Activations xa = gpu.upload(x)) {
+                                onDevice.writePrompts(layer, new int[] {0}, new int[] {0}, new int[] {5}, ka, va, xa);
+                            }
                             throughHost.writePrompt(layer, 0, k, v, x);
                             expected.writePrompt(layer, 0, f16(k), f16(v), x);
                             storedTokens += 5;
