@@ -29,7 +29,9 @@ import java.util.Objects;
  * (resident, or streamed per layer as the engine's weight layout says). Everything is queued on one compute stream in call order; only
  * {@link #download} and {@link #selectTokens} wait for the GPU.
  *
- * <p>Linear layers run on cuBLAS with fp32 accumulation: with F16 or BF16 weights the f32
+ * <p>Linear layers over F16 or BF16 weights with at most {@link CudaKernels#SKINNY_MAX_ROWS} rows
+ * (decode) run on a kernel of this package that reads each weight once and keeps x in f32. Larger
+ * ones run on cuBLAS with fp32 accumulation: with F16 or BF16 weights the f32
  * activations are first rounded to the weight's type on the GPU (cuBLAS multiplies like types), so
  * results differ from an f32 reference by the rounding of the inputs (about 2⁻¹¹ relative per
  * element for F16, 2⁻⁸ for BF16) summed over k; with F32 weights the product is plain fp32 (no TF32).
@@ -290,6 +292,13 @@ public final class CudaBackend implements ComputeBackend {
         }
         context.makeCurrent();
         DeviceTensor w = weights.onDevice(weight, stream);
+        if (m <= CudaKernels.SKINNY_MAX_ROWS && k % 8 == 0 && w.dtype() != DType.F32) {
+            // Decode: a weight-bandwidth kernel beats cuBLAS on so few rows and needs no rounding of x.
+            DeviceTensor b = bias == null ? null : weights.onDevice(bias, stream);
+            kernels.skinnyLinear(stream, in.address(), m, k, w.address(), w.dtype(), n, b == null ? 0 : b.address(),
+                    b == null ? null : b.dtype(), o.address());
+            return;
+        }
         long input = in.address();
         int type = cudaType(w.dtype());
         if (w.dtype() != DType.F32) {

@@ -25,6 +25,8 @@ final class CudaKernels implements AutoCloseable {
     static final int PREFILL_WARPS = 8;
     static final int DECODE_THREADS = 128;
     static final int SELECT_THREADS = 1024;
+    /** Most activation rows {@link #skinnyLinear} takes (its per-warp accumulators). */
+    static final int SKINNY_MAX_ROWS = 8;
     private static final int THREADS = 256;
     private static final int MAX_GRID_Y = 65535;
 
@@ -56,6 +58,7 @@ final class CudaKernels implements AutoCloseable {
         modules.function("norm", "layer_norm");
         modules.function("attention", "causal_attention");
         modules.function("sampling", "select_tokens");
+        modules.function("skinny", "skinny_linear");
     }
 
     void embedRows(CudaStream s, long out, long indices, int rows, long table, DType dtype, int cols, boolean accumulate) {
@@ -90,6 +93,15 @@ final class CudaKernels implements AutoCloseable {
         long n = (long) rows * heads * (headDim / 2);
         launch(s, "elementwise", "rotary", blocks(n), 1, 1, THREADS, 0,
                 a -> a.ptr(x).i32(rows).i32(heads).i32(headDim).ptr(cos).ptr(sin).ptr(positions));
+    }
+
+    /** out = x · Wᵀ (+ bias) for m ≤ {@link #SKINNY_MAX_ROWS} rows, F16 or BF16 weights, k a multiple of 8. */
+    void skinnyLinear(CudaStream s, long x, int m, int k, long weight, DType dtype, int n, long bias, DType biasType,
+                      long out) {
+        int warpsPerBlock = THREADS / 32;
+        launch(s, "skinny", "skinny_linear", (n + warpsPerBlock - 1) / warpsPerBlock, 1, 1, THREADS, 0,
+                a -> a.ptr(x).i32(m).i32(k).ptr(weight).i32(code(dtype)).i32(n).ptr(bias)
+                        .i32(biasType == null ? -1 : code(biasType)).ptr(out));
     }
 
     void convertFromF32(CudaStream s, long in, long out, DType dtype, long n) {
