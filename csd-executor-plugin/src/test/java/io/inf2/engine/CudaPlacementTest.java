@@ -33,6 +33,8 @@ class CudaPlacementTest {
         "0,0,0,100,100,0",     // every layer weight read from storage, then copied in
         "50,50,0,100,0,100",   // activations parked in host memory between layers (with GPU batches of 2)
         "0,100,0,0,100,0",     // KV cache on emulated CSDs, X-cache recomputed on the GPU from streamed weights
+        "70,30,100,0,100,0",   // KV cache in GPU memory (kvCache=gpu), attention on the GPU
+        "30,70,100,0,0,100",   // KV cache in GPU memory with streamed weights and activations parked (GPU batches of 2)
     };
 
     private static List<GenerationRequest> requests(int vocab) {
