@@ -2,6 +2,7 @@ package io.inf2.compute;
 
 import io.inf2.tensor.FloatMatrix;
 import io.inf2.tensor.Tensor;
+import java.util.List;
 
 /**
  * The operations the layer math is written against, once, for every backend. Weights are
@@ -60,6 +61,30 @@ public interface ComputeBackend extends AutoCloseable {
 
     /** dst[i] = src[rows[i]]. */
     void gatherRows(Activations src, int[] rows, Activations dst);
+
+    /** Free memory of the compute device, for deriving a placement from budgets; 0 for a backend without its own. */
+    default long deviceMemoryFree() {
+        return 0;
+    }
+
+    /**
+     * Where the layer weights live (FlexGen's weight placement). DEVICE weights stay in this backend's
+     * memory; the others are read where the engine's weight store holds them and, on a backend with
+     * memory of its own, copied in per layer as {@link #stageWeights} says. A backend without memory of
+     * its own (the CPU) takes only HOST and STORAGE.
+     */
+    void placeWeights(WeightLayout layout);
+
+    /**
+     * The schedule will use these weights of one layer next: a backend that copies weights in starts
+     * the copy now and returns without waiting for it.
+     */
+    default void stageWeights(List<Tensor> layer) {
+    }
+
+    /** Every use of these staged weights is queued: their memory may be reused once that work has run. */
+    default void retireWeights(List<Tensor> layer) {
+    }
 
     @Override
     void close();

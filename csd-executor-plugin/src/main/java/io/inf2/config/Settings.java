@@ -43,6 +43,25 @@ public final class Settings {
                     + "layer with direct I/O into two host buffers, the next layer's read overlapping this layer's compute).",
             "memory", "storage"));
 
+    public static final Setting<List<Integer>> PERCENT = add(new Setting<>("placement", "percent",
+            "six comma-separated ints", "",
+            "FlexGen's placement policy: weights on GPU, weights on host, KV cache on GPU, KV cache on host, activations on "
+                    + "GPU, activations on host, in percent; what is left of each goes to storage. Weights split inside every "
+                    + "layer (each tensor goes to the tier its byte midpoint falls in) and the rest streams per layer; the "
+                    + "KV cache and the activations each live in one tier (100 in one place), the cache's storage tier being "
+                    + "the kvCache choice csd or storage. Empty: derived from gpuMemory/hostMemory when given, else from "
+                    + "weights and kvCache.",
+            Settings::intList, Settings::validPercent,
+            "six percentages, each pair summing to at most 100, cache and activations entirely in one tier"));
+    public static final Setting<Long> GPU_MEMORY = add(new Setting<>("placement", "gpuMemory", "bytes (k, m, g suffix)", "0",
+            "GPU memory the engine may fill with weights, KV cache and activations, from which a placement policy is "
+                    + "derived when percent is not given; 0 means no budget.",
+            Settings::bytes, v -> v >= 0, "a size such as 40g"));
+    public static final Setting<Long> HOST_MEMORY = add(new Setting<>("placement", "hostMemory", "bytes (k, m, g suffix)", "0",
+            "Host memory the engine may fill with weights and KV cache, from which a placement policy is derived when "
+                    + "percent is not given; 0 means no budget.",
+            Settings::bytes, v -> v >= 0, "a size such as 200g"));
+
     public static final Setting<String> CUDA_LIBRARY_PATH = add(new Setting<>("cuda", "cudaLibraryPath",
             "colon-separated directories", "",
             "Directories searched first for libcuda.so.1, libcublas.so.13 and libnvrtc.so.13 (before the system "
@@ -75,9 +94,11 @@ public final class Settings {
 
     // ---- KV cache placement and the CSD tier
     public static final Setting<String> KV_CACHE = add(choice("kv", "kvCache", "memory",
-            "Where the KV cache lives: memory (host or accelerator memory), csd (computational storage with "
-                    + "attention near storage), or storage (plain storage read back to the host: the FlexGen baseline).",
-            "memory", "csd", "storage"));
+            "Where the KV cache lives: memory (host memory, attention on the host CPU threads: FlexGen's CPU "
+                    + "delegation), gpu (GPU memory in F16, attention on the GPU; needs backend cuda), csd "
+                    + "(computational storage with attention near storage), or storage (plain storage read back to the "
+                    + "host: the FlexGen baseline).",
+            "memory", "gpu", "csd", "storage"));
     public static final Setting<List<Path>> CSD = add(new Setting<>("kv", "csd", "comma-separated directories", "",
             "Device directories, one per (emulated) computational storage device. In Spark, taken from the csd "
                     + "resource when the cluster assigns one.",
@@ -147,6 +168,47 @@ public final class Settings {
             }
         }
         return List.copyOf(out);
+    }
+
+    /** Placement percentages as {@link #PERCENT} documents them (empty means unset). */
+    static boolean validPercent(List<Integer> p) {
+        if (p.isEmpty()) {
+            return true;
+        }
+        if (p.size() != 6 || p.stream().anyMatch(v -> v < 0 || v > 100)) {
+            return false;
+        }
+        for (int i = 0; i < 6; i += 2) {
+            if (p.get(i) + p.get(i + 1) > 100) {
+                return false;
+            }
+        }
+        boolean cacheInOneTier = p.get(2) == 100 || p.get(3) == 100 || p.get(2) + p.get(3) == 0;
+        boolean activationsInMemory = p.get(4) == 100 || p.get(5) == 100;
+        return cacheInOneTier && activationsInMemory;
+    }
+
+    /** "40g", "512m", "4096" (bytes), binary multiples. */
+    static long bytes(String s) {
+        String t = s.trim().toLowerCase(java.util.Locale.ROOT);
+        if (t.endsWith("b")) {
+            t = t.substring(0, t.length() - 1);
+        }
+        int shift = switch (t.isEmpty() ? ' ' : t.charAt(t.length() - 1)) {
+            case 'k' -> 10;
+            case 'm' -> 20;
+            case 'g' -> 30;
+            case 't' -> 40;
+            default -> 0;
+        };
+        if (shift > 0) {
+            t = t.substring(0, t.length() - 1);
+        }
+        long v = Long.parseLong(t.trim());
+        if (v < 0 || v > (Long.MAX_VALUE >> shift)) {
+            throw new IllegalArgumentException("size out of range");
+        }
+        return v << shift;
     }
 
     static List<Path> pathList(String s) {

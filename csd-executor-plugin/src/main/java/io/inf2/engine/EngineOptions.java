@@ -15,7 +15,7 @@ import java.util.List;
  * @param threads        CPU threads (resolved: never 0)
  * @param batchSize      sequences per engine batch
  * @param defaults       sampling settings for requests that bring none
- * @param kvCache        "memory", "csd" or "storage"
+ * @param kvCache        "memory", "gpu", "csd" or "storage"
  * @param csdDirectories device directories for csd and storage placements
  * @param writebackTokens delayed-writeback page size in tokens
  * @param xcacheFraction fraction of sequences kept as X; NaN means choose automatically
@@ -23,13 +23,26 @@ import java.util.List;
  * @param gpuBatchSize   sequences per GPU batch of the block schedule; 0 means the whole engine batch
  * @param weights        "memory" (used where mapped) or "storage" (streamed per layer with direct I/O)
  * @param cuda           how to open the cuda backend when it is chosen
+ * @param percent        FlexGen's six placement percentages, or empty (see {@link Settings#PERCENT})
+ * @param gpuMemory      GPU memory budget in bytes for deriving a placement; 0 means none
+ * @param hostMemory     host memory budget in bytes for deriving a placement; 0 means none
  */
 public record EngineOptions(Path model, String backend, int threads, int batchSize, SamplingParams defaults,
                             String kvCache, List<Path> csdDirectories, int writebackTokens, double xcacheFraction,
-                            int csdThreads, int gpuBatchSize, String weights, CudaBackend.Options cuda) {
+                            int csdThreads, int gpuBatchSize, String weights, CudaBackend.Options cuda,
+                            List<Integer> percent, long gpuMemory, long hostMemory) {
+
+    /** Options without a placement policy or budgets: the placement follows {@code weights} and {@code kvCache}. */
+    public EngineOptions(Path model, String backend, int threads, int batchSize, SamplingParams defaults,
+                         String kvCache, List<Path> csdDirectories, int writebackTokens, double xcacheFraction,
+                         int csdThreads, int gpuBatchSize, String weights, CudaBackend.Options cuda) {
+        this(model, backend, threads, batchSize, defaults, kvCache, csdDirectories, writebackTokens, xcacheFraction,
+                csdThreads, gpuBatchSize, weights, cuda, List.of(), 0, 0);
+    }
 
     public EngineOptions {
         csdDirectories = List.copyOf(csdDirectories);
+        percent = List.copyOf(percent);
         if ((kvCache.equals("csd") || kvCache.equals("storage")) && csdDirectories.isEmpty()) {
             throw new IllegalArgumentException("kvCache=" + kvCache + " needs at least one device directory (--csd DIR[,DIR...], spark.inf2.csd)");
         }
@@ -47,7 +60,8 @@ public record EngineOptions(Path model, String backend, int threads, int batchSi
                 defaults, c.get(Settings.KV_CACHE), c.get(Settings.CSD), c.get(Settings.WRITEBACK_TOKENS),
                 c.get(Settings.XCACHE_FRACTION), c.get(Settings.CSD_THREADS), c.get(Settings.GPU_BATCH_SIZE),
                 c.get(Settings.WEIGHTS), CudaSettings.options(c.get(Settings.CUDA_LIBRARY_PATH), c.get(Settings.CUDA_DEVICE),
-                c.get(Settings.CUDA_KERNEL_CACHE)));
+                c.get(Settings.CUDA_KERNEL_CACHE)), c.get(Settings.PERCENT), c.get(Settings.GPU_MEMORY),
+                c.get(Settings.HOST_MEMORY));
     }
 
     /** Sequences per GPU batch: the whole engine batch unless set smaller. */
@@ -57,6 +71,12 @@ public record EngineOptions(Path model, String backend, int threads, int batchSi
 
     public EngineOptions withModel(Path dir) {
         return new EngineOptions(dir, backend, threads, batchSize, defaults, kvCache, csdDirectories, writebackTokens,
-                xcacheFraction, csdThreads, gpuBatchSize, weights, cuda);
+                xcacheFraction, csdThreads, gpuBatchSize, weights, cuda, percent, gpuMemory, hostMemory);
+    }
+
+    /** The same options with the KV cache where a resolved {@link Placement} put it. */
+    public EngineOptions withKvCache(String place) {
+        return new EngineOptions(model, backend, threads, batchSize, defaults, place, csdDirectories, writebackTokens,
+                xcacheFraction, csdThreads, gpuBatchSize, weights, cuda, percent, gpuMemory, hostMemory);
     }
 }

@@ -1,7 +1,13 @@
 package io.inf2.engine;
 
 import io.inf2.compute.ComputeBackend;
+import io.inf2.compute.WeightLayout;
+import io.inf2.compute.WeightTier;
+import io.inf2.tensor.Tensor;
 import io.inf2.compute.cpu.CpuBackend;
+import io.inf2.compute.cuda.CudaBackend;
+import io.inf2.compute.cuda.CudaKvCache;
+import io.inf2.config.Settings;
 import io.inf2.kv.KvCache;
 import io.inf2.kv.KvCacheFactory;
 import io.inf2.kv.KvTraffic;
@@ -22,7 +28,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.function.Function;
 
 /**
  * The engine's public face: open a model with options, generate for batches of requests, close.
@@ -37,6 +42,9 @@ public final class InferenceEngine implements AutoCloseable {
     private final KvCacheFactory kvFactory;
     private final Transformer transformer;
     private final WeightStore weightStore;
+    private final Placement placement;
+    /** One schedule at a time: streamed weights follow the schedule's layer order through two buffers. */
+    private final boolean serialSchedule;
     /** Serialises batches when the weight store streams (its buffers follow one schedule). */
     private final java.util.concurrent.locks.ReentrantLock scheduleLock = new java.util.concurrent.locks.ReentrantLock();
     private final Deque<AutoCloseable> owned = new ArrayDeque<>();
@@ -80,27 +88,71 @@ public final class InferenceEngine implements AutoCloseable {
             closeAll(opened, e);
             throw e;
         }
-        return assemble(options, config, checkpoint, tokenizer, backend, host, kvPlacement(options, config));
+        EngineOptions placed;
+        try {
+            placed = resolvePlacement(options, config, checkpoint, backend);
+        } catch (RuntimeException e) {
+            Deque<AutoCloseable> opened = new ArrayDeque<>(List.of(checkpoint, host));
+            if (tokenizer != null) {
+                opened.push(tokenizer);
+            }
+            if (backend != host) {
+                opened.push(backend);
+            }
+            closeAll(opened, e);
+            throw e;
+        }
+        return assemble(placed, config, checkpoint, tokenizer, backend, host, kvPlacement(placed, config));
+    }
+
+    /**
+     * {@code options} with the KV cache where the placement policy (percent, budgets, or the plain
+     * choices) puts it: call before choosing the KV placement for {@link #assemble}.
+     */
+    public static EngineOptions resolvePlacement(EngineOptions options, ModelConfig config, Checkpoint checkpoint,
+                                                 ComputeBackend backend) {
+        Placement p = PlacementPlanner.resolve(options, ModelWeights.bind(config, checkpoint), !(backend instanceof CpuBackend),
+                backend.deviceMemoryFree(), checkpoint instanceof SafetensorsCheckpoint);
+        return options.withKvCache(p.kvCache());
     }
 
     /** The KV placement named by {@code options.kvCache()}. */
-    public static Function<CpuBackend, KvCacheFactory> kvPlacement(EngineOptions options, ModelConfig config) {
+    public static KvPlacement kvPlacement(EngineOptions options, ModelConfig config) {
         return switch (options.kvCache()) {
             case "memory" -> memoryPlacement();
-            case "csd", "storage" -> host -> CsdKvCacheFactory.open(options, config, host);
+            case "gpu" -> (host, backend) -> gpuPlacement(options, backend);
+            case "csd", "storage" -> (host, backend) -> CsdKvCacheFactory.open(options, config, host);
             default -> throw new IllegalArgumentException("unknown KV placement " + options.kvCache());
         };
+    }
+
+    /** The GPU placement: KV cache in the cuda backend's memory; any other backend is a configuration error. */
+    private static KvCacheFactory gpuPlacement(EngineOptions options, ComputeBackend backend) {
+        if (backend instanceof CudaBackend gpu) {
+            return CudaKvCache.factory(gpu);
+        }
+        throw gpuKvCacheNeedsCuda(options);
+    }
+
+    /** The one-line refusal of {@code kvCache=gpu} when the engine does not run on the GPU, saying why it does not. */
+    static IllegalArgumentException gpuKvCacheNeedsCuda(EngineOptions options) {
+        String why = options.backend().equals("auto")
+                ? "backend=auto fell back to the CPU (" + CudaBackend.availability(options.cuda().libraryPath()).reason() + ")"
+                : "the engine runs on backend=" + options.backend() + "; set " + Settings.BACKEND.sparkKey() + " / "
+                        + Settings.BACKEND.cliFlag() + " to cuda";
+        return new IllegalArgumentException(Settings.KV_CACHE.sparkKey() + "=gpu (" + Settings.KV_CACHE.cliFlag()
+                + " gpu) keeps the KV cache in GPU memory and needs the cuda backend, but " + why);
     }
 
     /**
      * Assembles an engine from opened parts and takes ownership of all of them (they are closed
      * with the engine, in reverse order, even if assembly fails).
      *
-     * @param kvFactoryOpener opens the KV placement given the host CPU backend
+     * @param kvFactoryOpener opens the KV placement given the host CPU backend and the compute backend
      */
     public static InferenceEngine assemble(EngineOptions options, ModelConfig config, Checkpoint checkpoint,
                                            Tokenizer tokenizer, ComputeBackend backend, CpuBackend host,
-                                           Function<CpuBackend, KvCacheFactory> kvFactoryOpener) {
+                                           KvPlacement kvFactoryOpener) {
         Deque<AutoCloseable> owned = new ArrayDeque<>();
         owned.push(checkpoint);
         if (tokenizer != null) {
@@ -112,11 +164,21 @@ public final class InferenceEngine implements AutoCloseable {
         }
         try {
             ModelWeights weights = ModelWeights.bind(config, checkpoint);
-            WeightStore store = weightStore(options, weights, checkpoint);
+            boolean gpu = !(backend instanceof CpuBackend);
+            Placement placement = PlacementPlanner.resolve(options, weights, gpu, backend.deviceMemoryFree(),
+                    checkpoint instanceof SafetensorsCheckpoint);
+            if (!placement.kvCache().equals(options.kvCache())) {
+                throw new IllegalArgumentException("the placement puts the KV cache in " + placement.kvCache() + " but the "
+                        + "options say kvCache=" + options.kvCache() + " (resolve the placement first: InferenceEngine.resolvePlacement)");
+            }
+            WeightLayout layout = placement.layout(weights.layers());
+            backend.placeWeights(layout);
+            WeightStore store = weightStore(layout, weights, checkpoint);
             owned.push(store);
-            KvCacheFactory kv = kvFactoryOpener.apply(host);
+            KvCacheFactory kv = kvFactoryOpener.open(host, backend);
             owned.push(kv);
-            return new InferenceEngine(options, config, weights, store, tokenizer, backend, kv, owned);
+            return new InferenceEngine(options, config, weights, placement, layout.streams() && gpu, store, tokenizer,
+                    backend, kv, owned);
         } catch (RuntimeException e) {
             closeAll(owned, e);
             throw e;
@@ -124,35 +186,36 @@ public final class InferenceEngine implements AutoCloseable {
     }
 
     /** The memory placement: KV cache in host memory, attention on the host threads. */
-    public static Function<CpuBackend, KvCacheFactory> memoryPlacement() {
-        return MemoryKvCache::factory;
+    public static KvPlacement memoryPlacement() {
+        return (host, backend) -> MemoryKvCache.factory(host);
     }
 
-    private static WeightStore weightStore(EngineOptions options, ModelWeights weights, Checkpoint checkpoint) {
-        return switch (options.weights()) {
-            case "memory" -> new ResidentWeights(weights);
-            case "storage" -> {
-                if (!(checkpoint instanceof SafetensorsCheckpoint files)) {
-                    throw new IllegalArgumentException("weights=storage streams layers from safetensors files; "
-                            + checkpoint.location() + " is not on disk");
-                }
-                yield new StreamedWeights(weights, files);
-            }
-            default -> throw new IllegalArgumentException("unknown weights placement " + options.weights() + " (memory, storage)");
-        };
+    /** Storage-tier weights stream per layer from the checkpoint files; all others are used where they are. */
+    private static WeightStore weightStore(WeightLayout layout, ModelWeights weights, Checkpoint checkpoint) {
+        Set<String> onStorage = new HashSet<>();
+        for (Tensor t : layout.tensorsIn(WeightTier.STORAGE)) {
+            onStorage.add(t.name());
+        }
+        if (onStorage.isEmpty()) {
+            return new ResidentWeights(weights);
+        }
+        return new StreamedWeights(weights, (SafetensorsCheckpoint) checkpoint, onStorage);
     }
 
-    private InferenceEngine(EngineOptions options, ModelConfig config, ModelWeights weights, WeightStore store,
-                            Tokenizer tokenizer, ComputeBackend backend, KvCacheFactory kvFactory,
-                            Deque<AutoCloseable> owned) {
+    private InferenceEngine(EngineOptions options, ModelConfig config, ModelWeights weights, Placement placement,
+                            boolean backendStreamsWeights, WeightStore store, Tokenizer tokenizer, ComputeBackend backend,
+                            KvCacheFactory kvFactory, Deque<AutoCloseable> owned) {
         this.options = options;
+        this.placement = placement;
+        this.serialSchedule = backendStreamsWeights || !store.concurrent();
         this.config = config;
         this.tokenizer = tokenizer;
         this.backend = backend;
         this.kvFactory = kvFactory;
         this.owned.addAll(owned);
         this.weightStore = store;
-        this.transformer = new Transformer(weights, store, backend);
+        this.transformer = new Transformer(weights, store, backend,
+                !placement.activationsOnGpu() && !(backend instanceof CpuBackend));
         this.eosIds = new HashSet<>(config.eosTokenIds());
         List<String> served = new ArrayList<>();
         served.add(backend.description());
@@ -182,7 +245,7 @@ public final class InferenceEngine implements AutoCloseable {
         long tokens = 0;
         for (int from = 0; from < valid.size(); from += options.batchSize()) {
             List<Sequence> batch = valid.subList(from, Math.min(valid.size(), from + options.batchSize()));
-            if (weightStore.concurrent()) {
+            if (!serialSchedule) {
                 runBatch(batch, progress, done, requests.size(), tokens, start);
             } else {
                 scheduleLock.lock();
@@ -343,6 +406,11 @@ public final class InferenceEngine implements AutoCloseable {
         }
     }
 
+    /** The placement the engine runs with, resolved from the options. */
+    public Placement placement() {
+        return placement;
+    }
+
     public ModelConfig model() {
         return config;
     }
@@ -369,7 +437,7 @@ public final class InferenceEngine implements AutoCloseable {
     /** Backend, placement and devices in one line. */
     public String describe() {
         return config.architecture().modelType() + " " + config.layers() + " layers, hidden " + config.hidden()
-                + " on " + backend.description() + "; " + weightStore.describe() + "; gpu batch "
+                + " on " + backend.description() + "; " + placement.describe() + "; " + weightStore.describe() + "; gpu batch "
                 + options.effectiveGpuBatchSize() + " of " + options.batchSize() + "; " + kvFactory.describe();
     }
 

@@ -13,6 +13,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -20,15 +21,17 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Layer weights kept on storage and read per layer with direct I/O into one of two aligned host
+ * The storage tier of the layer weights, read per layer with direct I/O into one of two aligned host
  * buffers (FlexGen's disk tier for weights): while layer l computes from one buffer, layer l + 1 is
- * read into the other. Embeddings, final norm and lm_head stay mapped. One schedule at a time.
+ * read into the other. The other tiers' tensors, embeddings, final norm and lm_head stay mapped. One
+ * schedule at a time.
  */
 final class StreamedWeights implements WeightStore {
     private static final int ALIGNMENT = 4096;
 
     private final List<LayerWeights> mapped;
     private final SafetensorsCheckpoint checkpoint;
+    private final Set<String> onStorage;
     private final LibC.AlignedBuffer[] buffers = new LibC.AlignedBuffer[2];
     private final Map<Path, Integer> descriptors = new HashMap<>();
     private final Map<Path, Boolean> directIo = new HashMap<>();
@@ -44,14 +47,18 @@ final class StreamedWeights implements WeightStore {
     private int current = 1;
     private final AtomicLong bytesRead = new AtomicLong();
 
-    StreamedWeights(ModelWeights weights, SafetensorsCheckpoint checkpoint) {
+    /** @param onStorage names of the layer tensors read from storage per layer */
+    StreamedWeights(ModelWeights weights, SafetensorsCheckpoint checkpoint, Set<String> onStorage) {
         this.mapped = weights.layers();
         this.checkpoint = checkpoint;
+        this.onStorage = Set.copyOf(onStorage);
         long largest = 0;
         for (LayerWeights l : mapped) {
             long size = 0;
             for (Tensor t : l.tensors()) {
-                size += paddedSize(checkpoint.region(t.name()));
+                if (onStorage.contains(t.name())) {
+                    size += paddedSize(checkpoint.region(t.name()));
+                }
             }
             largest = Math.max(largest, size);
         }
@@ -126,6 +133,9 @@ final class StreamedWeights implements WeightStore {
     private LayerWeights read(int layer, MemorySegment buffer) {
         long[] position = {0};
         return mapped.get(layer).map(t -> {
+            if (!onStorage.contains(t.name())) {
+                return t;
+            }
             SafetensorsCheckpoint.FileRegion region = checkpoint.region(t.name());
             long start = region.offset() & -ALIGNMENT;
             long padded = paddedSize(region);
@@ -186,7 +196,7 @@ final class StreamedWeights implements WeightStore {
     @Override
     public String describe() {
         boolean buffered = directIo.containsValue(false);
-        return "weights=storage (per layer, double-buffered " + (buffered ? "buffered I/O: the file system refused O_DIRECT"
+        return "storage tier: " + onStorage.size() + " layer tensors (per layer, double-buffered " + (buffered ? "buffered I/O: the file system refused O_DIRECT"
                 : "direct I/O") + ", 2 x " + (buffers[0] == null ? 0 : buffers[0].byteSize() >> 20) + " MiB)";
     }
 

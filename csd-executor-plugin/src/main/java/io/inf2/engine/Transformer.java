@@ -3,6 +3,7 @@ package io.inf2.engine;
 import io.inf2.compute.Activations;
 import io.inf2.compute.ComputeBackend;
 import io.inf2.compute.RotaryTable;
+import io.inf2.kv.BackendKvCache;
 import io.inf2.kv.KvCache;
 import io.inf2.kv.KvProjector;
 import io.inf2.model.Architecture;
@@ -14,7 +15,9 @@ import io.inf2.tensor.FloatMatrix;
 /**
  * The decoder stack of OPT and LLaMA, written once against {@link ComputeBackend}. Prefill runs a
  * packed batch of prompts (rows of all sequences back to back); decode runs one token per sequence.
- * Attention over cached tokens is answered by the {@link KvCache}, wherever it lives.
+ * Attention over cached tokens is answered by the {@link KvCache}, wherever it lives: a host-side
+ * place gets q, k, v (and the layer input) downloaded and returns the output to upload; a
+ * {@link BackendKvCache} takes them where they are, so nothing crosses to the host.
  */
 final class Transformer {
     private final ModelConfig config;
@@ -24,13 +27,16 @@ final class Transformer {
     private final RotaryTable rotary;
     private final boolean llama;
     private final float normEps;
+    /** Decode parks the hidden states of GPU batches not computing in host memory between layers. */
+    private final boolean activationsInHost;
 
     Transformer(ModelWeights weights, ComputeBackend backend) {
-        this(weights, new ResidentWeights(weights), backend);
+        this(weights, new ResidentWeights(weights), backend, false);
     }
 
-    Transformer(ModelWeights weights, WeightStore store, ComputeBackend backend) {
+    Transformer(ModelWeights weights, WeightStore store, ComputeBackend backend, boolean activationsInHost) {
         this.config = weights.config();
+        this.activationsInHost = activationsInHost;
         this.weights = weights;
         this.store = store;
         this.backend = backend;
@@ -65,12 +71,17 @@ final class Transformer {
                 positions[starts[s] + i] = i;
             }
         }
+        BackendKvCache onBackend = onThisBackend(cache);
         Activations x = embed(tokens, positions);
         for (int layer = 0; layer < config.layers(); layer++) {
             LayerWeights w = enterLayer(layer);
             int l = layer;
             attentionBlock(x, w, positions, (n, q, k, v, attnOut) -> {
                 backend.causalAttention(q, k, v, starts, lengths, config.heads(), config.kvHeads(), config.headDim(), attnOut);
+                if (onBackend != null) {
+                    onBackend.writePrompts(l, slots, starts, lengths, k, v, n);
+                    return;
+                }
                 FloatMatrix hk = backend.download(k);
                 FloatMatrix hv = backend.download(v);
                 FloatMatrix hx = backend.download(n);
@@ -81,7 +92,7 @@ final class Transformer {
                 }
             });
             mlpBlock(x, w);
-            store.release(layer);
+            leaveLayer(layer, w);
         }
         int[] last = new int[prompts.length];
         for (int s = 0; s < prompts.length; s++) {
@@ -115,12 +126,22 @@ final class Transformer {
             batchPositions[b] = java.util.Arrays.copyOfRange(positions, from, to);
             xs[b] = embed(java.util.Arrays.copyOfRange(tokens, from, to), batchPositions[b]);
         }
+        BackendKvCache onBackend = onThisBackend(cache);
+        FloatMatrix[] parked = new FloatMatrix[batches];
         for (int layer = 0; layer < config.layers(); layer++) {
             LayerWeights w = enterLayer(layer);
             int l = layer;
             for (int b = 0; b < batches; b++) {
                 int[] bs = batchSlots[b];
+                if (parked[b] != null) {
+                    xs[b] = backend.upload(parked[b]);
+                    parked[b] = null;
+                }
                 attentionBlock(xs[b], w, batchPositions[b], (n, q, k, v, attnOut) -> {
+                    if (onBackend != null) {
+                        onBackend.appendAndAttend(l, bs, q, k, v, n, attnOut);
+                        return;
+                    }
                     FloatMatrix out = new FloatMatrix(bs.length, config.qDim());
                     cache.appendAndAttend(l, bs, backend.download(q), backend.download(k), backend.download(v),
                             backend.download(n), out);
@@ -129,8 +150,13 @@ final class Transformer {
                     }
                 });
                 mlpBlock(xs[b], w);
+                if (activationsInHost && batches > 1 && layer + 1 < config.layers()) {
+                    parked[b] = backend.download(xs[b]);
+                    xs[b].close();
+                    xs[b] = null;
+                }
             }
-            store.release(layer);
+            leaveLayer(layer, w);
         }
         FloatMatrix logits = new FloatMatrix(rows, config.vocabSize());
         for (int b = 0; b < batches; b++) {
@@ -147,11 +173,39 @@ final class Transformer {
         return decode(slots, tokens, positions, cache, Math.max(1, slots.length));
     }
 
-    /** Waits for a layer's weights and starts bringing in the next (after the last, the first of the next step). */
+    /**
+     * The cache as a {@link BackendKvCache} when it lives in this transformer's backend (then q, k, v
+     * and the attention output stay there), or null for a host-side place.
+     */
+    private BackendKvCache onThisBackend(KvCache cache) {
+        if (!(cache instanceof BackendKvCache onBackend)) {
+            return null;
+        }
+        if (onBackend.backend() != backend) {
+            throw new IllegalArgumentException("the KV cache lives in the memory of " + onBackend.backend().description()
+                    + " but the model runs on " + backend.description());
+        }
+        return onBackend;
+    }
+
+    /** Waits for a layer's weights in host memory, has the backend stage them, and starts reading the next layer. */
     private LayerWeights enterLayer(int layer) {
         LayerWeights w = store.acquire(layer);
+        backend.stageWeights(w.tensors());
         store.prefetch((layer + 1) % config.layers());
         return w;
+    }
+
+    /**
+     * Every use of this layer's weights is queued: the next layer (after the last, the first of the
+     * next step) is staged now, so that on a GPU its copy runs while this layer's queued work computes,
+     * and this layer's staging memory is handed back behind that work.
+     */
+    private void leaveLayer(int layer, LayerWeights w) {
+        LayerWeights next = store.acquire((layer + 1) % config.layers());
+        backend.stageWeights(next.tensors());
+        backend.retireWeights(w.tensors());
+        store.release(layer);
     }
 
     /** Recomputes K and V from a layer's normalized input, for the X-cache. */

@@ -51,6 +51,8 @@ public final class CudaDriver {
     private final MethodHandle cuMemFree;
     private final MethodHandle cuMemAllocHost;
     private final MethodHandle cuMemFreeHost;
+    private final MethodHandle cuMemHostRegister;
+    private final MethodHandle cuMemHostUnregister;
     private final MethodHandle cuMemcpyHtoDAsync;
     private final MethodHandle cuMemcpyDtoHAsync;
     private final MethodHandle cuMemcpyDtoDAsync;
@@ -92,6 +94,8 @@ public final class CudaDriver {
         cuMemFree = s.bind(FunctionDescriptor.of(JAVA_INT, JAVA_LONG), "cuMemFree_v2");
         cuMemAllocHost = s.bind(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG), "cuMemAllocHost_v2");
         cuMemFreeHost = s.bind(intPtr, "cuMemFreeHost");
+        cuMemHostRegister = s.bind(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), "cuMemHostRegister_v2");
+        cuMemHostUnregister = s.bind(intPtr, "cuMemHostUnregister");
         cuMemcpyHtoDAsync = s.bind(FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS),
                 "cuMemcpyHtoDAsync_v2");
         cuMemcpyDtoHAsync = s.bind(FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS),
@@ -267,6 +271,28 @@ public final class CudaDriver {
     public void memFreeHost(MemorySegment pinned) {
         try {
             check((int) cuMemFreeHost.invokeExact(pinned), "cuMemFreeHost");
+        } catch (Throwable t) {
+            throw NativeSymbols.rethrow(t);
+        }
+    }
+
+    /**
+     * Page-locks existing host memory in place so that asynchronous copies read it directly (no staging).
+     * The range should cover whole pages; a page may be registered only once.
+     */
+    public void memHostRegister(MemorySegment range) {
+        try {
+            check((int) cuMemHostRegister.invokeExact(range, range.byteSize(), 0),
+                    "cuMemHostRegister_v2(" + range.byteSize() + " bytes at 0x" + Long.toHexString(range.address()) + ")");
+        } catch (Throwable t) {
+            throw NativeSymbols.rethrow(t);
+        }
+    }
+
+    public void memHostUnregister(MemorySegment range) {
+        try {
+            check((int) cuMemHostUnregister.invokeExact(range),
+                    "cuMemHostUnregister(0x" + Long.toHexString(range.address()) + ")");
         } catch (Throwable t) {
             throw NativeSymbols.rethrow(t);
         }

@@ -60,6 +60,12 @@ final class TestModels {
                     + "\"max_position_embeddings\":40,\"eos_token_id\":2,\"rope_theta\":500000,"
                     + "\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8,\"low_freq_factor\":1,\"high_freq_factor\":4,"
                     + "\"original_max_position_embeddings\":16}}";
+            // Deeper than the two buffers a streamed schedule cycles through, so layers really stream.
+            case "opt-5-layers" -> "{\"model_type\":\"opt\",\"vocab_size\":97,\"hidden_size\":32,\"num_hidden_layers\":5,"
+                    + "\"num_attention_heads\":4,\"ffn_dim\":64,\"max_position_embeddings\":40,\"eos_token_id\":2}";
+            case "llama-gqa-5-layers" -> "{\"model_type\":\"llama\",\"vocab_size\":89,\"hidden_size\":32,\"num_hidden_layers\":5,"
+                    + "\"num_attention_heads\":4,\"num_key_value_heads\":2,\"intermediate_size\":48,"
+                    + "\"max_position_embeddings\":40,\"eos_token_id\":2,\"rms_norm_eps\":1e-5}";
             default -> throw new IllegalArgumentException(kind);
         };
         try {

@@ -3,6 +3,8 @@ package io.inf2.compute.cpu;
 import io.inf2.compute.Activations;
 import io.inf2.compute.ComputeBackend;
 import io.inf2.compute.RotaryTable;
+import io.inf2.compute.WeightLayout;
+import io.inf2.compute.WeightTier;
 import io.inf2.tensor.FloatMatrix;
 import io.inf2.tensor.Tensor;
 
@@ -365,6 +367,17 @@ public final class CpuBackend implements ComputeBackend {
     private static void requireCols(FloatMatrix m, int cols, String what) {
         if (m.cols() != cols) {
             throw new IllegalArgumentException(what + ": " + m.cols() + " columns, expected " + cols);
+        }
+    }
+
+    /** Weights are read where the engine's store holds them; there is no device memory to keep any in. */
+    @Override
+    public void placeWeights(WeightLayout layout) {
+        for (var e : layout.tiers().entrySet()) {
+            if (e.getValue() == WeightTier.DEVICE) {
+                throw new IllegalArgumentException("weight " + e.getKey() + " is placed in device memory, but the cpu backend has none"
+                        + " (give the GPU share of weights as 0 with backend cpu)");
+            }
         }
     }
 

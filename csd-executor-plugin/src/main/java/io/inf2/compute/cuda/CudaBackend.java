@@ -3,6 +3,8 @@ package io.inf2.compute.cuda;
 import io.inf2.compute.Activations;
 import io.inf2.compute.ComputeBackend;
 import io.inf2.compute.RotaryTable;
+import io.inf2.compute.WeightLayout;
+import io.inf2.compute.WeightTier;
 import io.inf2.nativeio.Cublas;
 import io.inf2.nativeio.CudaDriver;
 import io.inf2.nativeio.CudaException;
@@ -24,7 +26,7 @@ import java.util.Objects;
 /**
  * The GPU backend. Activations are f32 in device memory; weights are the checkpoint's tensors in
  * their stored type (F32, F16, BF16), found on the device through a {@link WeightPlacement}
- * (all resident for now). Everything is queued on one compute stream in call order; only
+ * (resident, or streamed per layer as the engine's weight layout says). Everything is queued on one compute stream in call order; only
  * {@link #download} and {@link #selectTokens} wait for the GPU.
  *
  * <p>Linear layers run on cuBLAS with fp32 accumulation: with F16 or BF16 weights the f32
@@ -65,7 +67,7 @@ public final class CudaBackend implements ComputeBackend {
     private final CudaKernels kernels;
     private final Cublas cublas;
     private final MemorySegment cublasHandle;
-    private final WeightPlacement weights;
+    private WeightPlacement weights;
     private final Map<RotaryTable, DeviceBuffer[]> rotaryTables = new IdentityHashMap<>();
     private final Scratch arguments;
     private final Scratch narrowedInput;
@@ -141,6 +143,44 @@ public final class CudaBackend implements ComputeBackend {
         return weights;
     }
 
+    /**
+     * Applies the engine's weight layout: with every layer weight on the device they are uploaded now;
+     * otherwise a {@link LayerStreamingWeights} keeps the DEVICE share resident and copies the rest in
+     * per layer as {@link #stageWeights} says. Call before the first operation that reads a weight.
+     */
+    @Override
+    public synchronized void placeWeights(WeightLayout layout) {
+        context.makeCurrent();
+        if (weights.deviceBytes() > 0) {
+            throw new IllegalStateException("placeWeights after weights were uploaded");
+        }
+        if (layout.streams()) {
+            WeightPlacement streaming = new LayerStreamingWeights(context, layout);
+            weights.close();
+            weights = streaming;
+        } else {
+            weights.prefetch(layout.tensorsIn(WeightTier.DEVICE));
+        }
+    }
+
+    @Override
+    public synchronized long deviceMemoryFree() {
+        context.makeCurrent();
+        return context.driver().memoryInfo()[0];
+    }
+
+    @Override
+    public synchronized void stageWeights(List<Tensor> layer) {
+        context.makeCurrent();
+        weights.stage(layer);
+    }
+
+    @Override
+    public synchronized void retireWeights(List<Tensor> layer) {
+        context.makeCurrent();
+        weights.retire(layer, stream);
+    }
+
     /** Compiles or loads every kernel module now, so the first layer does not pay for it. */
     public synchronized void loadKernels() {
         context.makeCurrent();
@@ -154,7 +194,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public String description() {
-        return "cuda(" + context + ")";
+        return "cuda(" + context + (weights instanceof LayerStreamingWeights l ? "; " + l.describe() : "") + ")";
     }
 
     @Override

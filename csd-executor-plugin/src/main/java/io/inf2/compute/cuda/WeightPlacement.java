@@ -6,11 +6,8 @@ import java.util.List;
 /**
  * Where the CUDA backend finds a weight's device copy. The layer math asks only for
  * {@link #onDevice}; the placement decides when bytes move. {@link ResidentWeights} keeps every
- * weight on the GPU once uploaded. A streaming placement (FlexGen's schedule: weights in pinned
- * host memory, layer i+1 copied on a copy stream into one of two device buffers while layer i
- * computes, the compute stream waiting on the copy's event, the buffer reused once the compute
- * stream's event says layer i is done) implements the same three methods, so the layer math does
- * not change.
+ * weight on the GPU once uploaded; {@link LayerStreamingWeights} keeps a share of each layer resident
+ * and copies the rest in per layer (FlexGen's schedule), so the layer math does not change.
  */
 public interface WeightPlacement extends AutoCloseable {
 
@@ -25,6 +22,15 @@ public interface WeightPlacement extends AutoCloseable {
      * call returns (the stream is made to wait for the copy if it is still in flight).
      */
     DeviceTensor onDevice(Tensor tensor, CudaStream compute);
+
+    /** One layer's weights are about to be used: start copying in what is not resident. */
+    default void stage(List<Tensor> layer) {
+        prefetch(layer);
+    }
+
+    /** Every use of {@code layer}'s weights is queued on {@code compute}; their staging memory may be reused after it. */
+    default void retire(List<Tensor> layer, CudaStream compute) {
+    }
 
     /** Blocks until every copy started so far has landed in device memory. */
     void awaitTransfers();
