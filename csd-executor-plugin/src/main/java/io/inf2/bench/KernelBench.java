@@ -351,7 +351,8 @@ public final class KernelBench {
         return m;
     }
 
-    private static String cpuName() {
+    /** The processor model as the OS names it, or the JVM's architecture when it does not. */
+    public static String cpuName() {
         try {
             return java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/cpuinfo")).stream()
                     .filter(l -> l.startsWith("model name")).findFirst()

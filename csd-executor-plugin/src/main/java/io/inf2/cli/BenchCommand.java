@@ -3,6 +3,7 @@ package io.inf2.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.inf2.bench.EngineBench;
+import io.inf2.bench.KernelBench;
 import io.inf2.bench.MemoryBandwidth;
 import io.inf2.compute.cpu.CpuBackend;
 import io.inf2.config.Inf2Config;
@@ -21,6 +22,7 @@ import io.inf2.model.checkpoint.Checkpoint;
 import io.inf2.model.checkpoint.InMemoryCheckpoint;
 import io.inf2.tensor.DType;
 import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -60,6 +62,7 @@ final class BenchCommand {
 
     static void run(Inf2Config config, PrintStream out, PrintStream err) {
         int threads = config.get(BENCH_THREADS) == 0 ? Runtime.getRuntime().availableProcessors() : config.get(BENCH_THREADS);
+        double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
         err.println("inf2 bench: measuring memory bandwidth with " + threads + " threads ...");
         MemoryBandwidth.Result bandwidth = MemoryBandwidth.measure(MemoryBandwidth.DEFAULT_BYTES, threads,
                 MemoryBandwidth.DEFAULT_PASSES);
@@ -85,7 +88,12 @@ final class BenchCommand {
         Map<String, Object> report = new LinkedHashMap<>();
         report.put("benchmark", "cpu-decode");
         report.put("date", Instant.now().toString());
+        report.put("java", Runtime.version().toString());
+        report.put("cpu", KernelBench.cpuName());
         report.put("cores", Runtime.getRuntime().availableProcessors());
+        // On a shared machine a load average above the core count means the figures are contended.
+        report.put("loadAverageBefore", loadBefore);
+        report.put("loadAverageAfter", ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
         report.put("threads", threads);
         report.put("memoryBandwidthGBps", bandwidth.bestGBps());
         report.put("memoryBandwidthMedianGBps", bandwidth.medianGBps());
@@ -114,11 +122,14 @@ final class BenchCommand {
         }
         try (InferenceEngine engine = InferenceEngine.assemble(options, preset.config().withEosTokenIds(List.of()),
                 Checkpoint.borrowed(weights), null, cpu, cpu, InferenceEngine.memoryPlacement())) {
+            Warmup warmup = warmUp(engine, requests);
+            var before = engine.statistics();
             List<GenerationResult> results = engine.generate(requests, ProgressListener.NONE);
-            var stats = engine.statistics();
+            var after = engine.statistics();
             long decodeTokens = results.stream().mapToLong(r -> r.completionTokens().length - 1).sum();
             long steps = results.stream().mapToLong(r -> r.completionTokens().length - 1).max().orElse(0);
-            double decodeSeconds = stats.decodeNanos() / 1e9;
+            double decodeSeconds = (after.decodeNanos() - before.decodeNanos()) / 1e9;
+            double prefillSeconds = (after.prefillNanos() - before.prefillNanos()) / 1e9;
             double tokensPerSecond = decodeTokens / decodeSeconds;
             double boundTokensPerSecond = batch * bytesPerSecond / bytesPerStep;
             Map<String, Object> run = new LinkedHashMap<>();
@@ -128,9 +139,13 @@ final class BenchCommand {
             run.put("promptTokens", promptTokens);
             run.put("decodeSteps", steps);
             run.put("weightBytesPerStep", bytesPerStep);
-            run.put("prefillSeconds", stats.prefillNanos() / 1e9);
+            run.put("warmupRounds", warmup.rounds());
+            run.put("warmupSeconds", warmup.seconds());
+            run.put("prefillSeconds", prefillSeconds);
             run.put("decodeSeconds", decodeSeconds);
             run.put("decodeTokensPerSecond", tokensPerSecond);
+            run.put("weightGBpsDecode", bytesPerStep * (double) steps / decodeSeconds / 1e9);
+            run.put("memoryBandwidthGBps", bytesPerSecond / 1e9);
             run.put("memoryBoundTokensPerSecond", boundTokensPerSecond);
             run.put("fractionOfMemoryBound", tokensPerSecond / boundTokensPerSecond);
             err.printf("inf2 bench: %s %s batch %d: %.2f tokens/s decode (%.0f%% of the memory-bandwidth bound %.2f)%n",
@@ -138,6 +153,37 @@ final class BenchCommand {
                     boundTokensPerSecond);
             return run;
         }
+    }
+
+    /** Untimed generation before the measured one. */
+    private record Warmup(int rounds, double seconds) {
+    }
+
+    /** Warm-up rounds run until this much time has passed (at least one round, at most {@link #MAX_WARMUP_ROUNDS}). */
+    private static final long WARMUP_NANOS = 3_000_000_000L;
+    private static final int MAX_WARMUP_ROUNDS = 20;
+    /** A warm-up round's prompt and generation: short, but every kernel path of the measured run at its batch size. */
+    private static final int WARMUP_PROMPT_TOKENS = 8;
+    private static final int WARMUP_NEW_TOKENS = 4;
+
+    /**
+     * Runs short generations of the same batch size until the JIT has compiled the kernels: a run of
+     * a few decode steps would otherwise time the interpreter and the first, unoptimised
+     * compilations (on a 16-core host, opt-125m's 3 timed steps measured at a fiftieth of the bound).
+     */
+    private static Warmup warmUp(InferenceEngine engine, List<GenerationRequest> requests) {
+        List<GenerationRequest> shortRequests = new ArrayList<>(requests.size());
+        for (GenerationRequest r : requests) {
+            int[] prompt = java.util.Arrays.copyOf(r.promptTokens(), Math.min(WARMUP_PROMPT_TOKENS, r.promptTokens().length));
+            shortRequests.add(GenerationRequest.ofTokens(r.id() + "-warmup", prompt, SamplingParams.greedy(WARMUP_NEW_TOKENS)));
+        }
+        long start = System.nanoTime();
+        int rounds = 0;
+        do {
+            engine.generate(shortRequests, ProgressListener.NONE);
+            rounds++;
+        } while (rounds < MAX_WARMUP_ROUNDS && System.nanoTime() - start < WARMUP_NANOS);
+        return new Warmup(rounds, (System.nanoTime() - start) / 1e9);
     }
 
     private static DType dtype(String choice, ModelPreset preset) {

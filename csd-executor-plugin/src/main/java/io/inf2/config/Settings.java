@@ -94,9 +94,11 @@ public final class Settings {
 
     // ---- KV cache placement and the CSD tier
     public static final Setting<String> KV_CACHE = add(choice("kv", "kvCache", "memory",
-            "Where the KV cache lives: memory (host or accelerator memory), csd (computational storage with "
-                    + "attention near storage), or storage (plain storage read back to the host: the FlexGen baseline).",
-            "memory", "csd", "storage"));
+            "Where the KV cache lives: memory (host memory, attention on the host CPU threads: FlexGen's CPU "
+                    + "delegation), gpu (GPU memory in F16, attention on the GPU; needs backend cuda), csd "
+                    + "(computational storage with attention near storage), or storage (plain storage read back to the "
+                    + "host: the FlexGen baseline).",
+            "memory", "gpu", "csd", "storage"));
     public static final Setting<List<Path>> CSD = add(new Setting<>("kv", "csd", "comma-separated directories", "",
             "Device directories, one per (emulated) computational storage device. In Spark, taken from the csd "
                     + "resource when the cluster assigns one.",

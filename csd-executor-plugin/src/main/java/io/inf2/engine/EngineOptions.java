@@ -15,7 +15,7 @@ import java.util.List;
  * @param threads        CPU threads (resolved: never 0)
  * @param batchSize      sequences per engine batch
  * @param defaults       sampling settings for requests that bring none
- * @param kvCache        "memory", "csd" or "storage"
+ * @param kvCache        "memory", "gpu", "csd" or "storage"
  * @param csdDirectories device directories for csd and storage placements
  * @param writebackTokens delayed-writeback page size in tokens
  * @param xcacheFraction fraction of sequences kept as X; NaN means choose automatically

@@ -5,6 +5,9 @@ import io.inf2.compute.WeightLayout;
 import io.inf2.compute.WeightTier;
 import io.inf2.tensor.Tensor;
 import io.inf2.compute.cpu.CpuBackend;
+import io.inf2.compute.cuda.CudaBackend;
+import io.inf2.compute.cuda.CudaKvCache;
+import io.inf2.config.Settings;
 import io.inf2.kv.KvCache;
 import io.inf2.kv.KvCacheFactory;
 import io.inf2.kv.KvTraffic;
@@ -25,7 +28,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.function.Function;
 
 /**
  * The engine's public face: open a model with options, generate for batches of requests, close.
@@ -115,23 +117,42 @@ public final class InferenceEngine implements AutoCloseable {
     }
 
     /** The KV placement named by {@code options.kvCache()}. */
-    public static Function<CpuBackend, KvCacheFactory> kvPlacement(EngineOptions options, ModelConfig config) {
+    public static KvPlacement kvPlacement(EngineOptions options, ModelConfig config) {
         return switch (options.kvCache()) {
             case "memory" -> memoryPlacement();
-            case "csd", "storage" -> host -> CsdKvCacheFactory.open(options, config, host);
+            case "gpu" -> (host, backend) -> gpuPlacement(options, backend);
+            case "csd", "storage" -> (host, backend) -> CsdKvCacheFactory.open(options, config, host);
             default -> throw new IllegalArgumentException("unknown KV placement " + options.kvCache());
         };
+    }
+
+    /** The GPU placement: KV cache in the cuda backend's memory; any other backend is a configuration error. */
+    private static KvCacheFactory gpuPlacement(EngineOptions options, ComputeBackend backend) {
+        if (backend instanceof CudaBackend gpu) {
+            return CudaKvCache.factory(gpu);
+        }
+        throw gpuKvCacheNeedsCuda(options);
+    }
+
+    /** The one-line refusal of {@code kvCache=gpu} when the engine does not run on the GPU, saying why it does not. */
+    static IllegalArgumentException gpuKvCacheNeedsCuda(EngineOptions options) {
+        String why = options.backend().equals("auto")
+                ? "backend=auto fell back to the CPU (" + CudaBackend.availability(options.cuda().libraryPath()).reason() + ")"
+                : "the engine runs on backend=" + options.backend() + "; set " + Settings.BACKEND.sparkKey() + " / "
+                        + Settings.BACKEND.cliFlag() + " to cuda";
+        return new IllegalArgumentException(Settings.KV_CACHE.sparkKey() + "=gpu (" + Settings.KV_CACHE.cliFlag()
+                + " gpu) keeps the KV cache in GPU memory and needs the cuda backend, but " + why);
     }
 
     /**
      * Assembles an engine from opened parts and takes ownership of all of them (they are closed
      * with the engine, in reverse order, even if assembly fails).
      *
-     * @param kvFactoryOpener opens the KV placement given the host CPU backend
+     * @param kvFactoryOpener opens the KV placement given the host CPU backend and the compute backend
      */
     public static InferenceEngine assemble(EngineOptions options, ModelConfig config, Checkpoint checkpoint,
                                            Tokenizer tokenizer, ComputeBackend backend, CpuBackend host,
-                                           Function<CpuBackend, KvCacheFactory> kvFactoryOpener) {
+                                           KvPlacement kvFactoryOpener) {
         Deque<AutoCloseable> owned = new ArrayDeque<>();
         owned.push(checkpoint);
         if (tokenizer != null) {
@@ -154,7 +175,7 @@ public final class InferenceEngine implements AutoCloseable {
             backend.placeWeights(layout);
             WeightStore store = weightStore(layout, weights, checkpoint);
             owned.push(store);
-            KvCacheFactory kv = kvFactoryOpener.apply(host);
+            KvCacheFactory kv = kvFactoryOpener.open(host, backend);
             owned.push(kv);
             return new InferenceEngine(options, config, weights, placement, layout.streams() && gpu, store, tokenizer,
                     backend, kv, owned);
@@ -165,8 +186,8 @@ public final class InferenceEngine implements AutoCloseable {
     }
 
     /** The memory placement: KV cache in host memory, attention on the host threads. */
-    public static Function<CpuBackend, KvCacheFactory> memoryPlacement() {
-        return MemoryKvCache::factory;
+    public static KvPlacement memoryPlacement() {
+        return (host, backend) -> MemoryKvCache.factory(host);
     }
 
     /** Storage-tier weights stream per layer from the checkpoint files; all others are used where they are. */

@@ -122,6 +122,9 @@ final class PlacementPlanner {
                     + "but the backend is the CPU (backend=" + options.backend() + ")");
         }
         if (!gpuBackend && p.kvCache().equals("gpu")) {
+            if (options.kvCache().equals("gpu")) {
+                throw InferenceEngine.gpuKvCacheNeedsCuda(options);
+            }
             throw new IllegalArgumentException("placement puts the KV cache in GPU memory, but the backend is the CPU (backend="
                     + options.backend() + ")");
         }

@@ -36,7 +36,7 @@ final class ResidentWeights implements WeightStore {
 
     @Override
     public String describe() {
-        return "weights=memory";
+        return "layer weights read where they are";
     }
 
     @Override

@@ -3,6 +3,7 @@ package io.inf2.engine;
 import io.inf2.compute.Activations;
 import io.inf2.compute.ComputeBackend;
 import io.inf2.compute.RotaryTable;
+import io.inf2.kv.BackendKvCache;
 import io.inf2.kv.KvCache;
 import io.inf2.kv.KvProjector;
 import io.inf2.model.Architecture;
@@ -14,7 +15,9 @@ import io.inf2.tensor.FloatMatrix;
 /**
  * The decoder stack of OPT and LLaMA, written once against {@link ComputeBackend}. Prefill runs a
  * packed batch of prompts (rows of all sequences back to back); decode runs one token per sequence.
- * Attention over cached tokens is answered by the {@link KvCache}, wherever it lives.
+ * Attention over cached tokens is answered by the {@link KvCache}, wherever it lives: a host-side
+ * place gets q, k, v (and the layer input) downloaded and returns the output to upload; a
+ * {@link BackendKvCache} takes them where they are, so nothing crosses to the host.
  */
 final class Transformer {
     private final ModelConfig config;
@@ -68,12 +71,17 @@ final class Transformer {
                 positions[starts[s] + i] = i;
             }
         }
+        BackendKvCache onBackend = onThisBackend(cache);
         Activations x = embed(tokens, positions);
         for (int layer = 0; layer < config.layers(); layer++) {
             LayerWeights w = enterLayer(layer);
             int l = layer;
             attentionBlock(x, w, positions, (n, q, k, v, attnOut) -> {
                 backend.causalAttention(q, k, v, starts, lengths, config.heads(), config.kvHeads(), config.headDim(), attnOut);
+                if (onBackend != null) {
+                    onBackend.writePrompts(l, slots, starts, lengths, k, v, n);
+                    return;
+                }
                 FloatMatrix hk = backend.download(k);
                 FloatMatrix hv = backend.download(v);
                 FloatMatrix hx = backend.download(n);
@@ -118,6 +126,7 @@ final class Transformer {
             batchPositions[b] = java.util.Arrays.copyOfRange(positions, from, to);
             xs[b] = embed(java.util.Arrays.copyOfRange(tokens, from, to), batchPositions[b]);
         }
+        BackendKvCache onBackend = onThisBackend(cache);
         FloatMatrix[] parked = new FloatMatrix[batches];
         for (int layer = 0; layer < config.layers(); layer++) {
             LayerWeights w = enterLayer(layer);
@@ -129,6 +138,10 @@ final class Transformer {
                     parked[b] = null;
                 }
                 attentionBlock(xs[b], w, batchPositions[b], (n, q, k, v, attnOut) -> {
+                    if (onBackend != null) {
+                        onBackend.appendAndAttend(l, bs, q, k, v, n, attnOut);
+                        return;
+                    }
                     FloatMatrix out = new FloatMatrix(bs.length, config.qDim());
                     cache.appendAndAttend(l, bs, backend.download(q), backend.download(k), backend.download(v),
                             backend.download(n), out);
@@ -158,6 +171,21 @@ final class Transformer {
     /** One decode step with all rows in one GPU batch. */
     FloatMatrix decode(int[] slots, int[] tokens, int[] positions, KvCache cache) {
         return decode(slots, tokens, positions, cache, Math.max(1, slots.length));
+    }
+
+    /**
+     * The cache as a {@link BackendKvCache} when it lives in this transformer's backend (then q, k, v
+     * and the attention output stay there), or null for a host-side place.
+     */
+    private BackendKvCache onThisBackend(KvCache cache) {
+        if (!(cache instanceof BackendKvCache onBackend)) {
+            return null;
+        }
+        if (onBackend.backend() != backend) {
+            throw new IllegalArgumentException("the KV cache lives in the memory of " + onBackend.backend().description()
+                    + " but the model runs on " + backend.description());
+        }
+        return onBackend;
     }
 
     /** Waits for a layer's weights in host memory, has the backend stage them, and starts reading the next layer. */

@@ -91,7 +91,7 @@ record DeviceBinding(String backend, List<String> gpuAddresses, List<Path> csdDi
             owned = count > 0 ? Optional.of(emulatedRoot) : Optional.empty();
         }
         String kvCache = config.get(Settings.KV_CACHE);
-        if (csds.isEmpty() && !kvCache.equals("memory")) {
+        if (csds.isEmpty() && (kvCache.equals("csd") || kvCache.equals("storage"))) {
             throw new ConfigException(Settings.KV_CACHE.sparkKey() + "=" + kvCache + " needs devices, but this executor has "
                     + "none: assign a csd resource, set " + Settings.CSD.sparkKey() + ", or set "
                     + PluginSettings.EMULATED_CSDS.sparkKey() + " above 0");

@@ -33,6 +33,8 @@ class CudaPlacementTest {
         "0,0,0,100,100,0",     // every layer weight read from storage, then copied in
         "50,50,0,100,0,100",   // activations parked in host memory between layers (with GPU batches of 2)
         "0,100,0,0,100,0",     // KV cache on emulated CSDs, X-cache recomputed on the GPU from streamed weights
+        "70,30,100,0,100,0",   // KV cache in GPU memory (kvCache=gpu), attention on the GPU
+        "30,70,100,0,0,100",   // KV cache in GPU memory with streamed weights and activations parked (GPU batches of 2)
     };
 
     private static List<GenerationRequest> requests(int vocab) {
@@ -47,7 +49,7 @@ class CudaPlacementTest {
     @ParameterizedTest
     @ValueSource(strings = {"opt-5-layers", "llama-gqa-5-layers"})
     void everyPlacementGivesTheTokensOfResidentWeights(String kind, @TempDir Path dir) throws IOException {
-        Path model = dir.resolve("model");
+        Path model = Files.createDirectories(dir.resolve("model"));
         TestModels.writeSafetensors(kind, 8, model);
         TestModels.Model m = TestModels.random(kind, 8);
         m.close();
@@ -66,6 +68,35 @@ class CudaPlacementTest {
                 assertArrayEquals(resident.get(i).completionTokens(), placed.get(i).completionTokens(),
                         kind + " percent " + policy + ", request " + i);
             }
+        }
+    }
+
+    /** Weights built in memory are pinned in place (registered with the driver) instead of copied: same tokens. */
+    @ParameterizedTest
+    @ValueSource(strings = {"opt-5-layers"})
+    void weightsInAllocatedMemoryStreamFromWhereTheyAre(String kind) {
+        try (TestModels.Model m = TestModels.random(kind, 8)) {
+            List<GenerationRequest> requests = requests(m.config().vocabSize());
+            List<GenerationResult> resident = runInMemory(m, List.of(), requests);
+            List<GenerationResult> streamed = runInMemory(m, List.of(0, 100, 0, 100, 100, 0), requests);
+            for (int i = 0; i < requests.size(); i++) {
+                assertArrayEquals(resident.get(i).completionTokens(), streamed.get(i).completionTokens(), "request " + i);
+            }
+        }
+    }
+
+    private static List<GenerationResult> runInMemory(TestModels.Model m, List<Integer> percent,
+                                                      List<GenerationRequest> requests) {
+        EngineOptions options = options(Path.of("in-memory"), "memory", List.of(), percent, 0);
+        CpuBackend host = new CpuBackend(2);
+        CudaBackend gpu = CudaBackend.open(options.cuda());
+        try (InferenceEngine engine = InferenceEngine.assemble(options, m.config(),
+                io.inf2.model.checkpoint.Checkpoint.borrowed(m.checkpoint()), null, gpu, host,
+                InferenceEngine.memoryPlacement())) {
+            if (!percent.isEmpty()) {
+                assertTrue(engine.describe().contains(" 0 copied into pinned memory"), engine.describe());
+            }
+            return engine.generate(requests, ProgressListener.NONE);
         }
     }
 

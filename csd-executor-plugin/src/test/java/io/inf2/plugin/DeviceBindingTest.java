@@ -88,4 +88,14 @@ class DeviceBindingTest {
                 config(Map.of("spark.inf2.kvCache", "csd", "spark.inf2.emulatedCsds", "0")), false, Map.of(), tmp.resolve("w")));
         assertTrue(e.getMessage().startsWith("spark.inf2.kvCache=csd needs devices"), e.getMessage());
     }
+
+    @Test
+    void memoryAndGpuPlacementsNeedNoStorageDevices() throws IOException {
+        for (String placement : new String[] {"memory", "gpu"}) {
+            DeviceBinding b = DeviceBinding.bind(config(Map.of("spark.inf2.kvCache", placement, "spark.inf2.emulatedCsds", "0")),
+                    false, Map.of("gpu", List.of("1")), tmp.resolve("w"));
+            assertEquals(List.of(), b.csdDirectories(), placement);
+            assertEquals(List.of("gpu:1"), b.deviceNames(), placement);
+        }
+    }
 }

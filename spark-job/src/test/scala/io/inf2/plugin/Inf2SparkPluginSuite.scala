@@ -156,7 +156,7 @@ class Inf2SparkPluginSuite extends AnyFunSuite {
     val cases = Seq(
       Map("spark.inf2.maxConcurrentTasks" -> "0") -> "spark.inf2.maxConcurrentTasks=\"0\": must be from 1 to 1024",
       Map("spark.inf2.batchSise" -> "8") -> "unknown setting spark.inf2.batchSise (did you mean batchSize?)",
-      Map("spark.inf2.kvCache" -> "flash") -> "spark.inf2.kvCache=\"flash\": must be one of memory, csd, storage",
+      Map("spark.inf2.kvCache" -> "flash") -> "spark.inf2.kvCache=\"flash\": must be one of memory, gpu, csd, storage",
       Map("spark.inf2.model" -> work.resolve("missing-model").toString) -> "missing-model\": no such directory",
       Map("spark.task.resource.csd.amount" -> "1", "spark.executor.resource.csd.amount" -> "1") ->
         "spark.task.resource.csd.amount=1: master local[2] gives tasks no resources")

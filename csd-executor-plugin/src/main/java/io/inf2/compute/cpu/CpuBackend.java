@@ -7,12 +7,11 @@ import io.inf2.compute.WeightLayout;
 import io.inf2.compute.WeightTier;
 import io.inf2.tensor.FloatMatrix;
 import io.inf2.tensor.Tensor;
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.RecursiveAction;
 
 /**
  * The CPU backend: activations are heap f32 matrices, weights are read straight from the checkpoint
- * mapping in their stored type, and work is split over a private fork-join pool.
+ * mapping in their stored type, and work is split over a private {@link WorkerTeam}: the calling
+ * thread and {@code threads − 1} workers kept between operations.
  */
 public final class CpuBackend implements ComputeBackend {
 
@@ -21,7 +20,10 @@ public final class CpuBackend implements ComputeBackend {
     /** Element-wise passes over fewer elements than this run on the calling thread. */
     private static final int MIN_PARALLEL_ELEMENTS = 1 << 15;
 
-    private final ForkJoinPool pool;
+    /** Pieces per thread that {@link #parallelFor} aims for. */
+    private static final int PIECES_PER_THREAD = 4;
+
+    private final WorkerTeam team;
     private final int threads;
     private final CpuKernels kernels;
 
@@ -31,7 +33,7 @@ public final class CpuBackend implements ComputeBackend {
         }
         this.threads = threads;
         this.kernels = kernels;
-        this.pool = new ForkJoinPool(threads);
+        this.team = new WorkerTeam(threads, "inf2-cpu");
     }
 
     public CpuBackend(int threads) {
@@ -46,52 +48,27 @@ public final class CpuBackend implements ComputeBackend {
         return threads;
     }
 
-    /** Runs body over [0, n) split into at most {@code threads} chunks of at least {@code minChunk}. */
+    /**
+     * Runs body over [0, n) in pieces of at least {@code minChunk} indices, about four per thread so
+     * that a thread slowed down (by another process on a shared machine, or by a costlier piece)
+     * is made up for by the others.
+     */
     public void parallelFor(int n, int minChunk, RangeBody body) {
-        int chunks = Math.max(1, Math.min(threads, n / Math.max(1, minChunk)));
-        forkJoin(n, Math.max(minChunk, (n + chunks - 1) / chunks), body);
+        forkJoin(n, Math.max(Math.max(1, minChunk), (n + PIECES_PER_THREAD * threads - 1) / (PIECES_PER_THREAD * threads)), body);
     }
 
     /**
-     * Runs body over [0, n) in pieces of about {@code grain} indices that idle threads steal from
-     * busy ones: for items of very different cost (causal attention rows).
+     * Runs body over [0, n) in pieces of about {@code grain} indices that threads take as they
+     * become free: for items of very different cost (causal attention rows).
      */
     private void forkJoin(int n, int grain, RangeBody body) {
-        if (n <= grain || threads == 1) {
-            body.run(0, n);
-            return;
-        }
-        pool.invoke(new RangeTask(body, 0, n, Math.max(1, grain)));
+        team.run(n, Math.max(1, grain), body);
     }
 
     /** A body over a half-open index range. */
     @FunctionalInterface
     public interface RangeBody {
         void run(int from, int to);
-    }
-
-    private static final class RangeTask extends RecursiveAction {
-        private final RangeBody body;
-        private final int from;
-        private final int to;
-        private final int grain;
-
-        RangeTask(RangeBody body, int from, int to, int grain) {
-            this.body = body;
-            this.from = from;
-            this.to = to;
-            this.grain = grain;
-        }
-
-        @Override
-        protected void compute() {
-            if (to - from <= grain) {
-                body.run(from, to);
-                return;
-            }
-            int mid = (from + to) >>> 1;
-            invokeAll(new RangeTask(body, from, mid, grain), new RangeTask(body, mid, to, grain));
-        }
     }
 
     @Override
@@ -173,7 +150,8 @@ public final class CpuBackend implements ComputeBackend {
         }
         int rows = in.rows();
         long work = (long) rows * n * k;
-        int minChunk = work < MIN_PARALLEL_WORK ? n : Math.max(8, n / (threads * 4));
+        // Whole groups of eight weight rows per piece, so the kernels' four-row tiles never split.
+        int minChunk = work < MIN_PARALLEL_WORK ? n : (Math.max(8, n / (threads * PIECES_PER_THREAD)) + 7) & ~7;
         parallelFor(n, minChunk, (from, to) -> kernels.linear(in.data(), rows, k, weight.data(), weight.dtype(),
                 bias == null ? null : bias.data(), bias == null ? null : bias.dtype(), from, to, o.data(), n));
     }
@@ -405,7 +383,7 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public void close() {
-        pool.shutdownNow();
+        team.close();
     }
 
     /** The CPU backend's activations: a heap matrix. */

@@ -17,9 +17,11 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p><b>linear</b> packs, then multiplies, so a weight byte comes from memory once per call however
  * many input rows there are: decode at batch 32 is one pass over the weights, not 32, and f16/bf16
- * widening costs once per weight, not once per input row. Two tile shapes:
+ * widening costs once per weight, not once per input row. Three tile shapes:
  * <ul>
- *   <li>decode (fewer than {@value #BROADCAST_MIN_ROWS} input rows): a block of {@value #PANEL_ROWS}
+ *   <li>batch 1: no panel; four weight rows are streamed at once and each weight is multiplied as
+ *       soon as it is widened ({@link #linearOneRow}), since nothing would reuse a packed copy;</li>
+ *   <li>decode (2 to fewer than {@value #BROADCAST_MIN_ROWS} input rows): a block of {@value #PANEL_ROWS}
  *       weight rows by up to {@value #PANEL_COLS} columns is widened to f32 into a per-thread panel
  *       that stays in L1/L2, and every input row is multiplied against it, four input rows by two
  *       weight rows at a time (eight accumulators: each loaded x vector feeds two FMAs, each loaded
@@ -46,6 +48,8 @@ public final class VectorKernels implements CpuKernels {
     private static final VectorSpecies<Short> SHORTS =
             VectorSpecies.of(short.class, VectorShape.forBitSize(FLOATS.vectorBitSize() / 2));
     private static final int LANES = FLOATS.length();
+    /** Weight rows of a one-row dot tile. */
+    private static final int DOT_ROWS = 4;
 
     /** Weight rows per panel; a multiple of 4 so both tile shapes cover a panel exactly. */
     private static final int PANEL_ROWS = 8;
@@ -83,6 +87,15 @@ public final class VectorKernels implements CpuKernels {
         final float[] panel = new float[PANEL_ROWS * PANEL_COLS];
         final float[] wide = new float[WIDE_BLOCK_ROWS * WIDE_COLS];
         final float[] row = new float[WIDE_COLS];
+        /** The input row of a one-row linear, its pairs split as {@link #splitPairs} lays them out. */
+        float[] pairs = new float[4096];
+
+        float[] pairs(int k) {
+            if (pairs.length < k) {
+                pairs = new float[k];
+            }
+            return pairs;
+        }
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -113,11 +126,191 @@ public final class VectorKernels implements CpuKernels {
             }
         }
         Scratch scratch = SCRATCH.get();
-        if (rows >= BROADCAST_MIN_ROWS) {
+        if (rows == 1) {
+            linearOneRow(x, k, weight, dtype, nFrom, nTo, out, scratch);
+        } else if (rows >= BROADCAST_MIN_ROWS) {
             linearBroadcast(x, rows, k, weight, dtype, nFrom, nTo, out, outCols, scratch);
         } else {
             linearDot(x, rows, k, weight, dtype, nFrom, nTo, out, outCols, scratch.panel);
         }
+    }
+
+    /**
+     * Decode at batch 1, where each weight is used once and its memory traffic is the whole cost:
+     * four weight rows at a time (four memory streams for the prefetchers, four independent FMA
+     * chains), each weight multiplied as soon as it is widened. f32 and bf16 weights are widened in
+     * registers; bf16 rows are loaded as int lanes of two elements each, the even elements (low 16
+     * bits) and the odd ones (high 16 bits) going to separate vectors, so x is split the same way
+     * once per call ({@link #splitPairs}). f16 goes through a small L1 buffer ({@link #dotRowsF16}).
+     */
+    private static void linearOneRow(float[] x, int k, MemorySegment weight, DType dtype, int nFrom, int nTo,
+                                     float[] out, Scratch scratch) {
+        float[] pairs = dtype == DType.BF16 ? splitPairs(x, k, scratch.pairs(k)) : x;
+        int n = nFrom;
+        for (; n + DOT_ROWS <= nTo; n += DOT_ROWS) {
+            switch (dtype) {
+                case F16 -> dotRowsF16(x, k, weight, n, out, scratch.panel);
+                case BF16 -> dotRowsBf16(pairs, x, k, weight, n, out);
+                default -> dotRowsF32(x, k, weight, n, out);
+            }
+        }
+        for (; n < nTo; n++) {
+            out[n] += dotExact(x, k, weight, dtype, n);
+        }
+    }
+
+    /** bf16 elements per int-lane block: two per lane. */
+    private static final int PAIR_BLOCK = 2 * LANES;
+
+    /**
+     * x rearranged for bf16 rows read as int lanes: within each block of 2·LANES elements,
+     * the even-indexed elements first, then the odd-indexed ones; elements past the last whole block
+     * stay in place.
+     */
+    private static float[] splitPairs(float[] x, int k, float[] pairs) {
+        int blocked = k - k % PAIR_BLOCK;
+        for (int b = 0; b < blocked; b += PAIR_BLOCK) {
+            for (int j = 0; j < LANES; j++) {
+                pairs[b + j] = x[b + 2 * j];
+                pairs[b + LANES + j] = x[b + 2 * j + 1];
+            }
+        }
+        System.arraycopy(x, blocked, pairs, blocked, k - blocked);
+        return pairs;
+    }
+
+    /** Columns of the f16 rows a one-row tile widens at a time: four rows' worth (8 KiB of f32) stays in L1. */
+    private static final int ONE_ROW_CHUNK = 512;
+
+    /**
+     * f16 weight rows n..n+3 times x, added to out[n..n+3]. Unlike bf16, f16 is widened into a small
+     * L1 buffer first by {@link #widenF16}, whose plain loop C2 compiles to the hardware conversion
+     * (vcvtph2ps): emulating the conversion in Vector API lanes exactly (re-biased exponents, integer
+     * conversion for subnormals so that no f32 subnormal, and its microcode assist, is ever touched)
+     * measured half the speed on the development machine, 3 to 4 weights/ns of one core's time in
+     * cache against 7.5 for this, and a multiply-by-2^112 variant would meet those assists.
+     */
+    private static void dotRowsF16(float[] x, int k, MemorySegment weight, int n, float[] out, float[] buffer) {
+        long r0 = (long) n * k;
+        FloatVector a0 = FloatVector.zero(FLOATS);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        float s0 = 0f;
+        float s1 = 0f;
+        float s2 = 0f;
+        float s3 = 0f;
+        for (int k0 = 0; k0 < k; k0 += ONE_ROW_CHUNK) {
+            int kc = Math.min(ONE_ROW_CHUNK, k - k0);
+            widenF16(weight, 2 * (r0 + k0), buffer, 0, kc);
+            widenF16(weight, 2 * (r0 + k + k0), buffer, ONE_ROW_CHUNK, kc);
+            widenF16(weight, 2 * (r0 + 2L * k + k0), buffer, 2 * ONE_ROW_CHUNK, kc);
+            widenF16(weight, 2 * (r0 + 3L * k + k0), buffer, 3 * ONE_ROW_CHUNK, kc);
+            int i = 0;
+            for (int bound = FLOATS.loopBound(kc); i < bound; i += LANES) {
+                FloatVector xv = FloatVector.fromArray(FLOATS, x, k0 + i);
+                a0 = FloatVector.fromArray(FLOATS, buffer, i).fma(xv, a0);
+                a1 = FloatVector.fromArray(FLOATS, buffer, ONE_ROW_CHUNK + i).fma(xv, a1);
+                a2 = FloatVector.fromArray(FLOATS, buffer, 2 * ONE_ROW_CHUNK + i).fma(xv, a2);
+                a3 = FloatVector.fromArray(FLOATS, buffer, 3 * ONE_ROW_CHUNK + i).fma(xv, a3);
+            }
+            for (; i < kc; i++) {
+                float xi = x[k0 + i];
+                s0 += xi * buffer[i];
+                s1 += xi * buffer[ONE_ROW_CHUNK + i];
+                s2 += xi * buffer[2 * ONE_ROW_CHUNK + i];
+                s3 += xi * buffer[3 * ONE_ROW_CHUNK + i];
+            }
+        }
+        out[n] += s0 + a0.reduceLanes(VectorOperators.ADD);
+        out[n + 1] += s1 + a1.reduceLanes(VectorOperators.ADD);
+        out[n + 2] += s2 + a2.reduceLanes(VectorOperators.ADD);
+        out[n + 3] += s3 + a3.reduceLanes(VectorOperators.ADD);
+    }
+
+    /** bf16 weight rows n..n+3 times x, added to out[n..n+3]: bf16 is the upper half of an f32, so exact. */
+    private static void dotRowsBf16(float[] pairs, float[] x, int k, MemorySegment weight, int n, float[] out) {
+        long r0 = (long) n * k * 2;
+        long r1 = r0 + 2L * k;
+        long r2 = r1 + 2L * k;
+        long r3 = r2 + 2L * k;
+        FloatVector a0 = FloatVector.zero(FLOATS);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        int blocked = k - k % PAIR_BLOCK;
+        for (int i = 0; i < blocked; i += PAIR_BLOCK) {
+            FloatVector even = FloatVector.fromArray(FLOATS, pairs, i);
+            FloatVector odd = FloatVector.fromArray(FLOATS, pairs, i + LANES);
+            IntVector p0 = IntVector.fromMemorySegment(INTS, weight, r0 + 2L * i, ByteOrder.LITTLE_ENDIAN);
+            IntVector p1 = IntVector.fromMemorySegment(INTS, weight, r1 + 2L * i, ByteOrder.LITTLE_ENDIAN);
+            IntVector p2 = IntVector.fromMemorySegment(INTS, weight, r2 + 2L * i, ByteOrder.LITTLE_ENDIAN);
+            IntVector p3 = IntVector.fromMemorySegment(INTS, weight, r3 + 2L * i, ByteOrder.LITTLE_ENDIAN);
+            a0 = p0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, p0.and(0xFFFF0000).reinterpretAsFloats().fma(odd, a0));
+            a1 = p1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, p1.and(0xFFFF0000).reinterpretAsFloats().fma(odd, a1));
+            a2 = p2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, p2.and(0xFFFF0000).reinterpretAsFloats().fma(odd, a2));
+            a3 = p3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, p3.and(0xFFFF0000).reinterpretAsFloats().fma(odd, a3));
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (int i = blocked; i < k; i++) {
+            float xi = x[i];
+            s0 += xi * Float.intBitsToFloat(weight.get(DType.I16_LE, r0 + 2L * i) << 16);
+            s1 += xi * Float.intBitsToFloat(weight.get(DType.I16_LE, r1 + 2L * i) << 16);
+            s2 += xi * Float.intBitsToFloat(weight.get(DType.I16_LE, r2 + 2L * i) << 16);
+            s3 += xi * Float.intBitsToFloat(weight.get(DType.I16_LE, r3 + 2L * i) << 16);
+        }
+        out[n] += s0;
+        out[n + 1] += s1;
+        out[n + 2] += s2;
+        out[n + 3] += s3;
+    }
+
+    /** f32 weight rows n..n+3 times x, added to out[n..n+3]. */
+    private static void dotRowsF32(float[] x, int k, MemorySegment weight, int n, float[] out) {
+        long r0 = (long) n * k * 4;
+        long r1 = r0 + 4L * k;
+        long r2 = r1 + 4L * k;
+        long r3 = r2 + 4L * k;
+        FloatVector a0 = FloatVector.zero(FLOATS);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        int i = 0;
+        for (int bound = FLOATS.loopBound(k); i < bound; i += LANES) {
+            FloatVector xv = FloatVector.fromArray(FLOATS, x, i);
+            a0 = FloatVector.fromMemorySegment(FLOATS, weight, r0 + 4L * i, ByteOrder.LITTLE_ENDIAN).fma(xv, a0);
+            a1 = FloatVector.fromMemorySegment(FLOATS, weight, r1 + 4L * i, ByteOrder.LITTLE_ENDIAN).fma(xv, a1);
+            a2 = FloatVector.fromMemorySegment(FLOATS, weight, r2 + 4L * i, ByteOrder.LITTLE_ENDIAN).fma(xv, a2);
+            a3 = FloatVector.fromMemorySegment(FLOATS, weight, r3 + 4L * i, ByteOrder.LITTLE_ENDIAN).fma(xv, a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (; i < k; i++) {
+            float xi = x[i];
+            s0 += xi * weight.get(DType.F32_LE, r0 + 4L * i);
+            s1 += xi * weight.get(DType.F32_LE, r1 + 4L * i);
+            s2 += xi * weight.get(DType.F32_LE, r2 + 4L * i);
+            s3 += xi * weight.get(DType.F32_LE, r3 + 4L * i);
+        }
+        out[n] += s0;
+        out[n + 1] += s1;
+        out[n + 2] += s2;
+        out[n + 3] += s3;
+    }
+
+    /** One weight row times x, scalar: the rows left over after groups of four. */
+    private static float dotExact(float[] x, int k, MemorySegment weight, DType dtype, int n) {
+        long base = (long) n * k;
+        float sum = 0f;
+        for (int i = 0; i < k; i++) {
+            sum += x[i] * dtype.getFloat(weight, base + i);
+        }
+        return sum;
     }
 
     private void linearDot(float[] x, int rows, int k, MemorySegment weight, DType dtype, int nFrom, int nTo,

@@ -102,7 +102,9 @@ final class PinnedHostWeights implements AutoCloseable {
     }
 
     String describe() {
-        return (registeredBytes >> 20) + " MiB pinned in place, " + (copiedBytes >> 20) + " MiB copied into pinned memory";
+        int copied = copies.size();
+        return (pinned.size() - copied) + " tensors pinned in place (" + (registeredBytes >> 20) + " MiB of pages), " + copied
+                + " copied into pinned memory (" + (copiedBytes >> 20) + " MiB)";
     }
 
     @Override
