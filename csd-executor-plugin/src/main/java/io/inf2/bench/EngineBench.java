@@ -85,6 +85,8 @@ public final class EngineBench {
             "stopTokenIds", "the bench generates exactly --new-tokens tokens");
     /** Warm-up prompts are short: they exist to compile and upload, not to measure. */
     private static final int WARMUP_PROMPT_TOKENS = 16;
+    /** The GPU KV cache stores K and V in fp16. */
+    private static final int GPU_KV_BYTES_PER_ELEMENT = 2;
 
     public static final Setting<String> PRESET = new Setting<>(GROUP, "preset", "name", "opt-6.7b",
             "Model shape (inf2 init-model --help lists the presets); random weights made in memory.",
@@ -100,8 +102,11 @@ public final class EngineBench {
             EngineBench::positiveInts, v -> !v.isEmpty() && v.stream().allMatch(b -> b >= 1), "positive integers");
     public static final Setting<Integer> GPU_BATCH_SIZE = Settings.integer(GROUP, "gpuBatchSize", null,
             "Shorthand for --set gpuBatchSize=N (the block schedule's GPU batch).", 0, 65536);
-    public static final Setting<Integer> WARMUP_STEPS = Settings.integer(GROUP, "warmupSteps", "2",
-            "Decode steps of the untimed warm-up generation each engine runs first (0: none).", 0, 1 << 20);
+    public static final Setting<Integer> WARMUP_STEPS = Settings.integer(GROUP, "warmupSteps", "4",
+            "Decode steps of each untimed warm-up round (16-token prompts, the run's batch); 0: no warm-up.", 0, 1 << 20);
+    public static final Setting<Double> WARMUP_SECONDS = Settings.decimal(GROUP, "warmupSeconds", "3",
+            "Warm-up rounds repeat until this much time has passed (at least one round), so that the JIT has "
+                    + "compiled the host path of a step before it is timed.", 0, 3600);
     public static final Setting<Long> SEED = new Setting<>(GROUP, "seed", "long", "1",
             "Seed of the random weights and prompts.", Long::parseLong, v -> true, "a 64-bit integer");
     public static final Setting<Path> OUT = new Setting<>(GROUP, "out", "path", null,
@@ -161,7 +166,8 @@ public final class EngineBench {
 
     /** Every option of {@code inf2 bench-engine}, for parsing and help. */
     public static List<Setting<?>> settings() {
-        return List.of(PRESET, DTYPE, PROMPT_TOKENS, NEW_TOKENS, BATCHES, GPU_BATCH_SIZE, WARMUP_STEPS, SEED, OUT, SET,
+        return List.of(PRESET, DTYPE, PROMPT_TOKENS, NEW_TOKENS, BATCHES, GPU_BATCH_SIZE, WARMUP_STEPS, WARMUP_SECONDS, SEED,
+                OUT, SET,
                 VARIANTS, MEMORY_PROBE_MIB, RAW_READ_MIB);
     }
 
@@ -286,7 +292,8 @@ public final class EngineBench {
         report.put("promptTokens", promptTokens);
         report.put("newTokens", newTokens);
         report.put("decodeStepsPerSequence", newTokens - 1);
-        report.put("warmupSteps", bench.get(WARMUP_STEPS));
+        report.put("warmupStepsPerRound", bench.get(WARMUP_STEPS));
+        report.put("warmupSeconds", bench.get(WARMUP_SECONDS));
         report.put("seed", bench.get(SEED));
         report.put("set", base);
         report.put("variants", variants);
@@ -362,11 +369,19 @@ public final class EngineBench {
             run.put("engine", engine.describe());
             run.put("placement", engine.placement());
             SplittableRandom random = new SplittableRandom(bench.get(SEED) * 31 + batch);
-            int warmup = bench.get(WARMUP_STEPS);
-            if (warmup > 0) {
-                err.println("inf2 bench-engine: " + variant.name() + " batch " + batch + ": warming up (" + warmup + " steps) ...");
-                check(engine.generate(requests(random, batch, Math.min(promptTokens, WARMUP_PROMPT_TOKENS), warmup + 1),
-                        ProgressListener.NONE), warmup + 1);
+            int warmupSteps = bench.get(WARMUP_STEPS);
+            if (warmupSteps > 0) {
+                err.println("inf2 bench-engine: " + variant.name() + " batch " + batch + ": warming up ...");
+                long warmupStart = System.nanoTime();
+                long warmupNanos = (long) (bench.get(WARMUP_SECONDS) * 1e9);
+                int rounds = 0;
+                do {
+                    check(engine.generate(requests(random, batch, Math.min(promptTokens, WARMUP_PROMPT_TOKENS),
+                            warmupSteps + 1), ProgressListener.NONE), warmupSteps + 1);
+                    rounds++;
+                } while (System.nanoTime() - warmupStart < warmupNanos);
+                run.put("warmupRounds", rounds);
+                run.put("warmupSeconds", round((System.nanoTime() - warmupStart) / 1e9));
             }
             EngineStatistics before = engine.statistics();
             long streamedBefore = bytesStreamed(backend);
@@ -412,7 +427,7 @@ public final class EngineBench {
                 run.put("kvDeviceReadGBpsDuringDecode", round(kvRead / 1e9));
                 run.put("kvReadOverRawRead", round(kvRead / rawRead));
             }
-            run.put("bounds", runBounds(backend, engine.placement(), bound, weightBytesPerStep, stepMs, bandwidths));
+            run.put("bounds", runBounds(backend, engine.placement(), bound, weightBytesPerStep, batch, stepMs, bandwidths));
             if (backend instanceof CudaBackend gpu) {
                 run.put("gpuWeightMemoryBytes", gpu.weights().deviceBytes());
             }
@@ -436,7 +451,7 @@ public final class EngineBench {
      * where the backend computes); on the CPU every byte is read from host memory.
      */
     private Map<String, Object> runBounds(ComputeBackend backend, Placement placement, ModelWeights weights,
-                                          long weightBytesPerStep, double stepMs, Bandwidths bw) {
+                                          long weightBytesPerStep, int batch, double stepMs, Bandwidths bw) {
         Map<String, Object> b = new LinkedHashMap<>();
         if (backend instanceof CudaBackend) {
             WeightLayout layout = placement.layout(weights.layers());
@@ -452,6 +467,15 @@ public final class EngineBench {
                 double hbmMs = onGpu / bw.deviceToDevice() * 1e3;
                 b.put("hbmWeightBoundStepMs", round(hbmMs));
                 b.put("fractionOfHbmWeightBound", round(hbmMs / stepMs));
+            }
+            if (placement.kvCache().equals("gpu")) {
+                // Decode step i (1-based) attends over the prompt and i tokens; the mean over the timed steps.
+                double meanContext = promptTokens + newTokens / 2.0;
+                long kvBytes = (long) (batch * meanContext * model.layers() * 2L * model.kvDim() * GPU_KV_BYTES_PER_ELEMENT);
+                double hbmMs = (onGpu + kvBytes) / bw.deviceToDevice() * 1e3;
+                b.put("kvBytesReadPerStepOnGpu", kvBytes);
+                b.put("hbmWeightAndKvBoundStepMs", round(hbmMs));
+                b.put("fractionOfHbmWeightAndKvBound", round(hbmMs / stepMs));
             }
             if (fromHost + fromStorage > 0) {
                 // Storage-tier weights cross the same link after their direct-I/O read.

