@@ -121,7 +121,7 @@ public final class EngineBench {
     public static final Setting<Integer> MEMORY_PROBE_MIB = Settings.integer(GROUP, "memoryProbeMib", "1024",
             "Buffer size of the host memory bandwidth probe; beyond every cache.", 16, 1 << 20);
     public static final Setting<Integer> RAW_READ_MIB = Settings.integer(GROUP, "rawReadMib", "512",
-            "Bytes per device directory of the raw direct-I/O read measured before each storage run.", 4, 1 << 20);
+            "MiB per device directory of the raw direct-I/O read measured before each storage run.", 4, 1 << 20);
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
