@@ -35,8 +35,10 @@ public final class LayerStreamingWeights implements WeightPlacement {
     private final Slot[] slots = new Slot[2];
     private final long slotBytes;
     private long bytesCopied;
-    /** The slot whose layer the compute stream used last; a new layer goes into the other one. */
+    /** The slot whose weights the compute stream was handed last. */
     private int current;
+    /** The slot holding the group staged or found last; the next group goes into the other one. */
+    private int lastStaged;
     private CudaStream lastCompute;
 
     private final class Slot implements AutoCloseable {
@@ -128,10 +130,17 @@ public final class LayerStreamingWeights implements WeightPlacement {
     @Override
     public synchronized void stage(List<Tensor> layer) {
         List<Tensor> group = streamedOf(layer);
-        if (group.isEmpty() || slotHolding(group) >= 0) {
+        if (group.isEmpty()) {
             return;
         }
-        fill(1 - current, group);
+        int held = slotHolding(group);
+        if (held >= 0) {
+            lastStaged = held;
+            return;
+        }
+        // The schedule stages layer l (found) and then l + 1: the other slot holds l - 1, retired.
+        lastStaged = 1 - lastStaged;
+        fill(lastStaged, group);
     }
 
     private List<Tensor> streamedOf(List<Tensor> tensors) {
@@ -200,6 +209,7 @@ public final class LayerStreamingWeights implements WeightPlacement {
             // Not staged by the schedule: bring in this tensor alone.
             index = 1 - current;
             fill(index, List.of(tensor));
+            lastStaged = index;
         }
         Slot slot = slots[index];
         if (!slot.computeWaited) {
