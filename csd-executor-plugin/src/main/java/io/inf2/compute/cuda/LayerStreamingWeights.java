@@ -25,6 +25,12 @@ import java.util.Set;
  */
 public final class LayerStreamingWeights implements WeightPlacement {
     private static final long ALIGNMENT = 256;
+    /**
+     * Host-to-device copies on the compute stream (activations uploaded after CPU attention) queue on
+     * the same copy engine as the weights: cut the weight copies into pieces so that such an upload
+     * waits for one piece, not for a whole layer.
+     */
+    static final long COPY_CHUNK_BYTES = 16L << 20;
 
     private final CudaContext context;
     private final ResidentWeights resident;
@@ -182,7 +188,10 @@ public final class LayerStreamingWeights implements WeightPlacement {
             long address = slot.buffer.address(offset);
             MemorySegment pinned = host.pinnedBytes(t);
             if (pinned != null) {
-                context.driver().memcpyHtoDAsync(address, pinned, bytes, copyStream.handle());
+                for (long done = 0; done < bytes; done += COPY_CHUNK_BYTES) {
+                    long len = Math.min(COPY_CHUNK_BYTES, bytes - done);
+                    context.driver().memcpyHtoDAsync(address + done, pinned.asSlice(done, len), len, copyStream.handle());
+                }
             } else {
                 staging.copy(t.data(), address, copyStream);
             }
