@@ -23,7 +23,6 @@ import io.inf2.model.checkpoint.InMemoryCheckpoint;
 import io.inf2.tensor.DType;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -110,8 +109,9 @@ final class BenchCommand {
                                                PrintStream err) {
         int promptTokens = config.get(PROMPT_TOKENS);
         int newTokens = config.get(NEW_TOKENS);
-        EngineOptions options = new EngineOptions(Path.of(preset.name()), "cpu", threads, batch,
-                SamplingParams.greedy(newTokens), "memory", List.of(), 16, 0, 1, 0, "memory", io.inf2.compute.cuda.CudaBackend.Options.defaults());
+        EngineOptions options = EngineOptions.from(Inf2Config.fromNames(Map.of("model", preset.name(), "backend", "cpu",
+                "threads", Integer.toString(threads), "batchSize", Integer.toString(batch),
+                "maxNewTokens", Integer.toString(newTokens)), Settings.all(), ""));
         CpuBackend cpu = new CpuBackend(threads);
         SplittableRandom random = new SplittableRandom(7);
         List<GenerationRequest> requests = new ArrayList<>();
