@@ -646,7 +646,8 @@ public final class EngineBench {
         return List.copyOf(out);
     }
 
-    private static DType dtype(String choice, ModelPreset preset) {
+    /** The weight type a bench builds: f32, f16 or bf16 as chosen, else the preset's checkpoint type. */
+    public static DType dtype(String choice, ModelPreset preset) {
         return switch (choice) {
             case "f32" -> DType.F32;
             case "f16" -> DType.F16;

@@ -74,7 +74,7 @@ final class BenchCommand {
             } catch (IllegalArgumentException e) {
                 throw new CliException(e.getMessage());
             }
-            DType dtype = dtype(config.get(DTYPE), preset);
+            DType dtype = EngineBench.dtype(config.get(DTYPE), preset);
             err.println("inf2 bench: " + preset.name() + " " + dtype + ": making random weights in memory ...");
             try (InMemoryCheckpoint weights = RandomWeights.of(preset, 1, dtype).inMemory()) {
                 long bytesPerStep = EngineBench.weightBytesPerDecodeStep(ModelWeights.bind(preset.config(), weights));
@@ -184,14 +184,5 @@ final class BenchCommand {
             rounds++;
         } while (rounds < MAX_WARMUP_ROUNDS && System.nanoTime() - start < WARMUP_NANOS);
         return new Warmup(rounds, (System.nanoTime() - start) / 1e9);
-    }
-
-    private static DType dtype(String choice, ModelPreset preset) {
-        return switch (choice) {
-            case "f32" -> DType.F32;
-            case "f16" -> DType.F16;
-            case "bf16" -> DType.BF16;
-            default -> preset.checkpointDType();
-        };
     }
 }

@@ -67,42 +67,31 @@ public final class InferenceEngine implements AutoCloseable {
     public static InferenceEngine open(EngineOptions options) {
         ModelConfig config = ModelConfig.load(options.model());
         Checkpoint checkpoint = SafetensorsCheckpoint.open(options.model());
+        Deque<AutoCloseable> opened = new ArrayDeque<>();
+        opened.push(checkpoint);
         Tokenizer tokenizer = null;
-        CpuBackend host = null;
+        CpuBackend host;
         ComputeBackend backend;
+        EngineOptions placed;
+        KvPlacement kv;
         try {
             if (java.nio.file.Files.exists(options.model().resolve("tokenizer.json"))) {
                 tokenizer = HfTokenizer.load(options.model());
+                opened.push(tokenizer);
             }
             host = new CpuBackend(options.threads());
+            opened.push(host);
             backend = Backends.select(options, host);
-        } catch (RuntimeException e) {
-            Deque<AutoCloseable> opened = new ArrayDeque<>();
-            opened.push(checkpoint);
-            if (tokenizer != null) {
-                opened.push(tokenizer);
-            }
-            if (host != null) {
-                opened.push(host);
-            }
-            closeAll(opened, e);
-            throw e;
-        }
-        EngineOptions placed;
-        try {
-            placed = resolvePlacement(options, config, checkpoint, backend);
-        } catch (RuntimeException e) {
-            Deque<AutoCloseable> opened = new ArrayDeque<>(List.of(checkpoint, host));
-            if (tokenizer != null) {
-                opened.push(tokenizer);
-            }
             if (backend != host) {
                 opened.push(backend);
             }
+            placed = resolvePlacement(options, config, checkpoint, backend);
+            kv = kvPlacement(placed, config);
+        } catch (RuntimeException e) {
             closeAll(opened, e);
             throw e;
         }
-        return assemble(placed, config, checkpoint, tokenizer, backend, host, kvPlacement(placed, config));
+        return assemble(placed, config, checkpoint, tokenizer, backend, host, kv);
     }
 
     /**
