@@ -46,8 +46,11 @@ import jdk.incubator.vector.VectorSpecies;
  * conversion at all, only the bits moved by shifts so a half reads as its value times 2^-112, and x
  * scaled by 2^112 instead, which makes every product exact and needs no special case for subnormal
  * halves (they become f32 subnormals of the right value), only for Inf/NaN. Streamed from memory
- * that reached 14.9 GB/s of f16 weights on one Zen 3 core against 7.5 for the widening buffer
- * (f32: 16.8).
+ * that reached 14.9 GB/s of f16 weights on one Zen 3 core against 7.5 to 7.9 for the widening
+ * buffer (f32: 16.8 to 17.5). On that core an FMA with an f32-subnormal operand measured no slower:
+ * rows of nothing but subnormal halves ran at the rate of normal ones (the assist blamed above was
+ * not isolated from the random patterns' NaN/Inf lanes); Intel cores are another matter
+ * ({@link #defaultFor}).
  */
 public final class VectorKernels implements CpuKernels {
 
@@ -200,7 +203,7 @@ public final class VectorKernels implements CpuKernels {
      * chains), each weight multiplied as soon as it is widened. bf16 rows are loaded as int lanes of
      * two elements each, the even elements (low 16 bits) and the odd ones (high 16 bits) going to
      * separate vectors, so x is split the same way once per call ({@link #splitPairs}); eight rows
-     * at a time, which streamed from memory measured 1.3 to 1.5 times the rate of four. f16 rows are
+     * at a time, which streamed from memory measured 1.15 to 1.6 times the rate of four. f16 rows are
      * read the same way ({@link #dotRowsF16Lanes}) or widened through a small L1 buffer
      * ({@link #dotRowsF16}), as {@link HalfWidening} says. f32 rows already stream at memory speed
      * four at a time.
