@@ -2,6 +2,7 @@ package io.inf2.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.inf2.bench.EngineBench;
 import io.inf2.bench.KernelBench;
 import io.inf2.bench.MemoryBandwidth;
 import io.inf2.compute.cpu.CpuBackend;
@@ -14,7 +15,6 @@ import io.inf2.engine.GenerationResult;
 import io.inf2.engine.InferenceEngine;
 import io.inf2.engine.ProgressListener;
 import io.inf2.engine.SamplingParams;
-import io.inf2.model.LayerWeights;
 import io.inf2.model.ModelWeights;
 import io.inf2.model.presets.ModelPreset;
 import io.inf2.model.presets.RandomWeights;
@@ -23,7 +23,6 @@ import io.inf2.model.checkpoint.InMemoryCheckpoint;
 import io.inf2.tensor.DType;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
-import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -78,7 +77,7 @@ final class BenchCommand {
             DType dtype = dtype(config.get(DTYPE), preset);
             err.println("inf2 bench: " + preset.name() + " " + dtype + ": making random weights in memory ...");
             try (InMemoryCheckpoint weights = RandomWeights.of(preset, 1, dtype).inMemory()) {
-                long bytesPerStep = bytesReadPerDecodeStep(ModelWeights.bind(preset.config(), weights));
+                long bytesPerStep = EngineBench.weightBytesPerDecodeStep(ModelWeights.bind(preset.config(), weights));
                 for (String b : config.get(BATCHES).split(",")) {
                     int batch = Integer.parseInt(b);
                     runs.add(measure(preset, dtype, weights, batch, config, threads, bytesPerStep, bytesPerSecond, err));
@@ -110,8 +109,9 @@ final class BenchCommand {
                                                PrintStream err) {
         int promptTokens = config.get(PROMPT_TOKENS);
         int newTokens = config.get(NEW_TOKENS);
-        EngineOptions options = new EngineOptions(Path.of(preset.name()), "cpu", threads, batch,
-                SamplingParams.greedy(newTokens), "memory", List.of(), 16, 0, 1, 0, "memory", io.inf2.compute.cuda.CudaBackend.Options.defaults());
+        EngineOptions options = EngineOptions.from(Inf2Config.fromNames(Map.of("model", preset.name(), "backend", "cpu",
+                "threads", Integer.toString(threads), "batchSize", Integer.toString(batch),
+                "maxNewTokens", Integer.toString(newTokens)), Settings.all(), ""));
         CpuBackend cpu = new CpuBackend(threads);
         SplittableRandom random = new SplittableRandom(7);
         List<GenerationRequest> requests = new ArrayList<>();
@@ -184,21 +184,6 @@ final class BenchCommand {
             rounds++;
         } while (rounds < MAX_WARMUP_ROUNDS && System.nanoTime() - start < WARMUP_NANOS);
         return new Warmup(rounds, (System.nanoTime() - start) / 1e9);
-    }
-
-    /** Every weight a decode step streams: all layers, the final norm and the lm_head; embeddings are row lookups. */
-    static long bytesReadPerDecodeStep(ModelWeights w) {
-        long bytes = w.lmHead().data().byteSize();
-        for (LayerWeights layer : w.layers()) {
-            bytes += layer.byteSize();
-        }
-        if (w.finalNormWeight() != null) {
-            bytes += w.finalNormWeight().data().byteSize();
-        }
-        if (w.projectOut() != null) {
-            bytes += w.projectOut().data().byteSize() + w.projectIn().data().byteSize();
-        }
-        return bytes;
     }
 
     private static DType dtype(String choice, ModelPreset preset) {

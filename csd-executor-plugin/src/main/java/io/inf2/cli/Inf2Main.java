@@ -1,5 +1,6 @@
 package io.inf2.cli;
 
+import io.inf2.bench.EngineBench;
 import io.inf2.config.Inf2Config;
 import io.inf2.config.Setting;
 import io.inf2.model.ModelFormatException;
@@ -7,10 +8,13 @@ import java.io.PrintStream;
 import java.util.List;
 
 /**
- * The {@code inf2} command line: {@code init-model}, {@code generate}, {@code bench}. Errors are one
- * line on stderr: exit status 2 for bad usage, configuration or input, 1 for a failure while running.
+ * The {@code inf2} command line: {@code init-model}, {@code generate}, {@code bench}, {@code bench-engine}.
+ * Errors are one line on stderr: exit status 2 for bad usage, configuration or input, 1 for a failure
+ * while running.
  */
 public final class Inf2Main {
+    private static final String COMMANDS = "init-model, generate, bench, bench-engine, help";
+
     private Inf2Main() {
     }
 
@@ -35,7 +39,8 @@ public final class Inf2Main {
                 case "init-model" -> InitModelCommand.run(parse(rest, CliSettings.initModel()), out);
                 case "generate" -> GenerateCommand.run(parse(rest, CliSettings.generate()), out, err);
                 case "bench" -> BenchCommand.run(parse(rest, BenchCommand.settings()), out, err);
-                default -> throw new CliException("unknown command \"" + command + "\" (init-model, generate, bench, help)");
+                case "bench-engine" -> EngineBench.run(rest, out, err);
+                default -> throw new CliException("unknown command \"" + command + "\" (" + COMMANDS + ")");
             }
             return 0;
         } catch (CliException | ModelFormatException | IllegalArgumentException e) {
@@ -71,6 +76,10 @@ public final class Inf2Main {
                   generate    complete the prompts of a JSON Lines file:
                               inf2 generate --model DIR --prompts FILE.jsonl --output OUT.jsonl|OUT.parquet
                   bench       CPU decode benchmark against the measured memory bandwidth (JSON on stdout)
+                  bench-engine
+                              end-to-end engine throughput on a random-weight model, any engine setting
+                              as --set key=value, against bandwidths measured in the same run (JSON):
+                              inf2 bench-engine --preset opt-6.7b --set backend=cuda --batches 1,8,32
                   help        this text; 'inf2 <command> --help' lists a command's options
                 """;
     }
@@ -80,7 +89,8 @@ public final class Inf2Main {
             case "init-model" -> CliSettings.initModel();
             case "generate" -> CliSettings.generate();
             case "bench" -> BenchCommand.settings();
-            default -> throw new CliException("unknown command \"" + command + "\" (init-model, generate, bench, help)");
+            case "bench-engine" -> EngineBench.settings();
+            default -> throw new CliException("unknown command \"" + command + "\" (" + COMMANDS + ")");
         };
         StringBuilder sb = new StringBuilder("inf2 " + command + " options:\n");
         for (Setting<?> s : catalog) {

@@ -6,7 +6,6 @@ import io.inf2.kv.KvTraffic;
 import io.inf2.model.Architecture;
 import io.inf2.model.ModelConfig;
 import io.inf2.model.RopeScaling;
-import io.inf2.nativeio.LibC;
 import io.inf2.tensor.FloatMatrix;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -18,10 +17,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CyclicBarrier;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.function.ToLongFunction;
 
 /**
@@ -38,8 +33,6 @@ import java.util.function.ToLongFunction;
  * </pre>
  */
 public final class CsdBench {
-    private static final int IO_BYTES = 4 << 20;
-
     private final Map<String, String> args;
     private final List<Path> dirs;
     private final int batch;
@@ -108,7 +101,7 @@ public final class CsdBench {
             Files.createDirectories(d);
         }
         long kvBytes = (long) model.layers() * batch * context * model.kvHeads() * 4L * model.headDim();
-        long rawBytes = Math.max(IO_BYTES, kvBytes / dirs.size());
+        long rawBytes = Math.max(RawReadBandwidth.IO_BYTES, kvBytes / dirs.size());
         // Both paths once at a quarter of the context first, so the JIT has compiled them before timing.
         for (int i = 0; i < intArg("warmup-rounds", 1); i++) {
             runPlacement(CsdKvCacheFactory.Placement.CSD, Math.max(pageTokens, context / 4));
@@ -121,7 +114,7 @@ public final class CsdBench {
         List<Result> ansRounds = new ArrayList<>();
         List<Result> storageRounds = new ArrayList<>();
         for (int round = 0; round < rounds; round++) {
-            raws.add(rawSequentialRead(rawBytes));
+            raws.add(RawReadBandwidth.measure(dirs, rawBytes));
             if (round % 2 == 0) {
                 ansRounds.add(runPlacement(CsdKvCacheFactory.Placement.CSD, context));
                 storageRounds.add(runPlacement(CsdKvCacheFactory.Placement.STORAGE, context));
@@ -187,54 +180,6 @@ public final class CsdBench {
 
     private static List<Double> gbps(List<Double> bytesPerSecond) {
         return bytesPerSecond.stream().map(b -> b / 1e9).toList();
-    }
-
-    /**
-     * The disks' own sequential read bandwidth with O_DIRECT: one file per directory, written and then
-     * read in {@value #IO_BYTES}-byte reads, all directories at once.
-     */
-    private double rawSequentialRead(long bytesPerDevice) {
-        long size = (bytesPerDevice + IO_BYTES - 1) / IO_BYTES * IO_BYTES;
-        CyclicBarrier readTogether = new CyclicBarrier(dirs.size());
-        List<CompletableFuture<Long>> readers = new ArrayList<>();
-        try (ExecutorService pool = Executors.newThreadPerTaskExecutor(Thread.ofPlatform().factory())) {
-            for (Path dir : dirs) {
-                readers.add(CompletableFuture.supplyAsync(() -> rawRead(dir.resolve("inf2-bench-raw.bin"), size, readTogether), pool));
-            }
-            long slowest = 0;
-            for (CompletableFuture<Long> r : readers) {
-                slowest = Math.max(slowest, r.join());
-            }
-            return dirs.size() * (double) size * 1e9 / slowest;
-        }
-    }
-
-    private static long rawRead(Path file, long size, CyclicBarrier readTogether) {
-        String name = file.toString();
-        try (LibC.AlignedBuffer buffer = LibC.allocateAligned(4096, IO_BYTES)) {
-            Files.deleteIfExists(file);
-            int fd = LibC.open(file, LibC.O_RDWR | LibC.O_CREAT | LibC.O_EXCL | LibC.O_DIRECT, 0600);
-            try {
-                buffer.segment().fill((byte) 7);
-                for (long pos = 0; pos < size; pos += IO_BYTES) {
-                    LibC.pwrite(fd, buffer.segment(), pos, name);
-                }
-                LibC.fdatasync(fd, name);
-                readTogether.await();
-                long t0 = System.nanoTime();
-                for (long pos = 0; pos < size; pos += IO_BYTES) {
-                    if (LibC.pread(fd, buffer.segment(), pos, name) != IO_BYTES) {
-                        throw new IOException("short read of " + name + " at " + pos);
-                    }
-                }
-                return System.nanoTime() - t0;
-            } finally {
-                LibC.close(fd, name);
-                Files.deleteIfExists(file);
-            }
-        } catch (Exception e) {
-            throw new IllegalStateException("raw read of " + name + ": " + e.getMessage(), e);
-        }
     }
 
     private final class Result {

@@ -6,14 +6,14 @@ import io.inf2.compute.cuda.CudaBackend;
 import java.util.logging.Logger;
 
 /** Chooses the compute backend named in the options. */
-final class Backends {
+public final class Backends {
     private static final Logger LOG = Logger.getLogger(Backends.class.getName());
 
     private Backends() {
     }
 
     /** "cpu" gives {@code host}; "cuda" the GPU or an error saying why there is none; "auto" the GPU when one is usable. */
-    static ComputeBackend select(EngineOptions options, CpuBackend host) {
+    public static ComputeBackend select(EngineOptions options, CpuBackend host) {
         return switch (options.backend()) {
             case "cpu" -> host;
             case "cuda" -> {

@@ -32,14 +32,6 @@ public record EngineOptions(Path model, String backend, int threads, int batchSi
                             int csdThreads, int gpuBatchSize, String weights, CudaBackend.Options cuda,
                             List<Integer> percent, long gpuMemory, long hostMemory) {
 
-    /** Options without a placement policy or budgets: the placement follows {@code weights} and {@code kvCache}. */
-    public EngineOptions(Path model, String backend, int threads, int batchSize, SamplingParams defaults,
-                         String kvCache, List<Path> csdDirectories, int writebackTokens, double xcacheFraction,
-                         int csdThreads, int gpuBatchSize, String weights, CudaBackend.Options cuda) {
-        this(model, backend, threads, batchSize, defaults, kvCache, csdDirectories, writebackTokens, xcacheFraction,
-                csdThreads, gpuBatchSize, weights, cuda, List.of(), 0, 0);
-    }
-
     public EngineOptions {
         csdDirectories = List.copyOf(csdDirectories);
         percent = List.copyOf(percent);

@@ -21,6 +21,11 @@ final class ResidentWeights implements WeightStore {
     }
 
     @Override
+    public boolean ready(int layer) {
+        return true;
+    }
+
+    @Override
     public void release(int layer) {
     }
 

@@ -104,6 +104,12 @@ final class StreamedWeights implements WeightStore {
         }
     }
 
+    @Override
+    public synchronized boolean ready(int layer) {
+        int slot = slotOf(layer);
+        return slot >= 0 && inFlight[slot].isDone();
+    }
+
     private int slotOf(int layer) {
         for (int slot = 0; slot < 2; slot++) {
             if (layerInBuffer[slot] == layer) {

@@ -188,18 +188,26 @@ final class Transformer {
         return onBackend;
     }
 
-    /** Waits for a layer's weights in host memory, has the backend stage them, and starts reading the next layer. */
+    /**
+     * Waits for a layer's weights in host memory, has the backend stage them, and starts reading the
+     * next layer; when the next layer is already in host memory its staging starts too, so that on a
+     * GPU its copy runs during this layer's compute.
+     */
     private LayerWeights enterLayer(int layer) {
         LayerWeights w = store.acquire(layer);
         backend.stageWeights(w.tensors());
-        store.prefetch((layer + 1) % config.layers());
+        int next = (layer + 1) % config.layers();
+        store.prefetch(next);
+        if (store.ready(next)) {
+            backend.stageWeights(store.acquire(next).tensors());
+        }
         return w;
     }
 
     /**
      * Every use of this layer's weights is queued: the next layer (after the last, the first of the
-     * next step) is staged now, so that on a GPU its copy runs while this layer's queued work computes,
-     * and this layer's staging memory is handed back behind that work.
+     * next step) is staged now if it was not ready earlier, and this layer's staging memory is handed
+     * back behind its queued work.
      */
     private void leaveLayer(int layer, LayerWeights w) {
         LayerWeights next = store.acquire((layer + 1) % config.layers());

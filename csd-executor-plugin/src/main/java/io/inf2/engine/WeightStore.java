@@ -15,6 +15,9 @@ interface WeightStore extends AutoCloseable {
 
     void prefetch(int layer);
 
+    /** True when {@link #acquire} of {@code layer} would return without waiting. */
+    boolean ready(int layer);
+
     void release(int layer);
 
     /** True when concurrent batches can share the store; a streaming store serves one schedule at a time. */

@@ -22,8 +22,8 @@ final class EngineMetrics {
         gauge(registry, runtime, "prefillTimeMs", s -> s.prefillNanos() / 1_000_000);
         gauge(registry, runtime, "decodeTimeMs", s -> s.decodeNanos() / 1_000_000);
         gauge(registry, runtime, "weightBytesRead", EngineStatistics::weightBytesRead);
-        gauge(registry, runtime, "csdBytesRead", s -> s.kv().deviceReadBytes());
-        gauge(registry, runtime, "csdBytesWritten", s -> s.kv().deviceWriteBytes());
+        gauge(registry, runtime, "kvDeviceBytesRead", s -> s.kv().deviceReadBytes());
+        gauge(registry, runtime, "kvDeviceBytesWritten", s -> s.kv().deviceWriteBytes());
         gauge(registry, runtime, "linkBytes", s -> s.kv().linkBytes());
         gauge(registry, runtime, "writebackBufferedBytes", s -> s.kv().writebackBufferedBytes());
         gauge(registry, runtime, "xcacheRecomputedBytes", s -> s.kv().recomputedXBytes());

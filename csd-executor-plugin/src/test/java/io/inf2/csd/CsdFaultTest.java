@@ -1,5 +1,6 @@
 package io.inf2.csd;
 
+import io.inf2.engine.TestOptions;
 import static io.inf2.csd.CsdTestSupport.freshDirectory;
 import static io.inf2.csd.CsdTestSupport.gaussian;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -10,7 +11,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.inf2.compute.cpu.CpuBackend;
 import io.inf2.csd.CsdKvCacheFactory.Placement;
 import io.inf2.engine.EngineOptions;
-import io.inf2.engine.SamplingParams;
 import io.inf2.kv.KvCache;
 import io.inf2.kv.KvTraffic;
 import io.inf2.model.ModelConfig;
@@ -209,8 +209,8 @@ class CsdFaultTest {
         Path good = freshDirectory("factory-good");
         Path missing = CsdTestSupport.ROOT.resolve("factory-missing");
         CsdTestSupport.deleteRecursively(missing);
-        EngineOptions options = new EngineOptions(Path.of("model"), "cpu", 1, 4, SamplingParams.greedy(4), "csd",
-                List.of(good, missing), 16, 0.5, 1, 0, "memory", io.inf2.compute.cuda.CudaBackend.Options.defaults());
+        EngineOptions options = TestOptions.of("model", "model", "threads", 1, "batchSize", 4, "maxNewTokens", 4,
+                "kvCache", "csd", "csd", List.of(good, missing), "xcacheFraction", 0.5, "csdThreads", 1);
         CsdException e = assertThrows(CsdException.class, () -> CsdKvCacheFactory.open(options, MODEL));
         assertEquals("csd1: device directory " + missing + " does not exist", e.getMessage());
         try (Stream<Path> files = Files.list(good)) {

@@ -1,5 +1,6 @@
 package io.inf2.csd;
 
+import io.inf2.engine.TestOptions;
 import static io.inf2.csd.CsdTestSupport.freshDirectory;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -7,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.inf2.engine.EngineOptions;
-import io.inf2.engine.SamplingParams;
 import io.inf2.kv.KvCache;
 import io.inf2.kv.KvTraffic;
 import io.inf2.model.ModelConfig;
@@ -22,8 +22,8 @@ import org.junit.jupiter.api.Test;
 class CsdKvCacheFactoryTest {
 
     private static EngineOptions options(String kvCache, List<Path> dirs, double xcacheFraction) {
-        return new EngineOptions(Path.of("model"), "cpu", 2, 4, SamplingParams.greedy(4), kvCache, dirs, 16,
-                xcacheFraction, 2, 0, "memory", io.inf2.compute.cuda.CudaBackend.Options.defaults());
+        return TestOptions.of("model", "model", "batchSize", 4, "maxNewTokens", 4, "kvCache", kvCache, "csd", dirs,
+                "xcacheFraction", xcacheFraction, "csdThreads", 2);
     }
 
     @Test

@@ -68,8 +68,8 @@ class BlockScheduleTest {
     }
 
     private static EngineOptions options(Path dir, String weights, List<Integer> percent) {
-        return new EngineOptions(dir, "cpu", 2, 4, SamplingParams.greedy(8), "memory", List.of(), 16, 0, 1, 2, weights,
-                io.inf2.compute.cuda.CudaBackend.Options.defaults(), percent, 0, 0);
+        return TestOptions.of("model", dir, "batchSize", 4, "maxNewTokens", 8, "gpuBatchSize", 2, "weights", weights,
+                "percent", percent);
     }
 
     private static void assertStreamedWeightsGiveTheSameTokens(String kind, Path dir, EngineOptions options, String policy)

@@ -20,7 +20,6 @@ import io.inf2.model.presets.ModelPreset;
 import io.inf2.model.presets.RandomWeights;
 import io.inf2.tensor.DType;
 import io.inf2.tensor.FloatMatrix;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -139,8 +138,8 @@ class CudaKvEngineTest {
     }
 
     private static EngineOptions options(String backend, String kvCache, int gpuBatchSize) {
-        return new EngineOptions(Path.of("in-memory"), backend, 2, 5, SamplingParams.greedy(8), kvCache, List.of(), 16, 0, 1,
-                gpuBatchSize, "memory", CudaBackend.Options.defaults());
+        return TestOptions.of("backend", backend, "batchSize", 5, "maxNewTokens", 8, "kvCache", kvCache,
+                "gpuBatchSize", gpuBatchSize);
     }
 
     private static int[] prompt(SplittableRandom random, ModelConfig config, int length) {

@@ -101,8 +101,9 @@ class CudaPlacementTest {
     }
 
     private static EngineOptions options(Path model, String kvCache, List<Path> csd, List<Integer> percent, int gpuBatch) {
-        return new EngineOptions(model, "cuda", 2, 5, SamplingParams.greedy(6), kvCache, csd, 4, csd.isEmpty() ? 0 : 0.5,
-                1, gpuBatch, "memory", CudaBackend.Options.defaults(), percent, 0, 0);
+        return TestOptions.of("model", model, "backend", "cuda", "batchSize", 5, "maxNewTokens", 6, "kvCache", kvCache,
+                "csd", csd, "writebackTokens", 4, "xcacheFraction", csd.isEmpty() ? 0 : 0.5, "csdThreads", 1,
+                "gpuBatchSize", gpuBatch, "percent", percent);
     }
 
     private static List<GenerationResult> run(TestModels.Model m, Path model, EngineOptions options,

@@ -135,7 +135,8 @@ class KvPlacementEquivalenceTest {
         for (int i = 0; i < devices; i++) {
             dirs.add(Files.createDirectories(dir.resolve("csd" + i)));
         }
-        return new EngineOptions(dir, "cpu", 2, 3, SamplingParams.greedy(8), placement, dirs, pageTokens, alpha, 1, 0, "memory", io.inf2.compute.cuda.CudaBackend.Options.defaults());
+        return TestOptions.of("model", dir, "batchSize", 3, "maxNewTokens", 8, "kvCache", placement, "csd", dirs,
+                "writebackTokens", pageTokens, "xcacheFraction", alpha, "csdThreads", 1);
     }
 
     private static FloatMatrix scatter(FloatMatrix rows, int[] slots, int total) {

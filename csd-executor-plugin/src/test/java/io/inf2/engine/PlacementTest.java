@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.inf2.compute.WeightLayout;
 import io.inf2.compute.WeightTier;
-import io.inf2.compute.cuda.CudaBackend;
 import io.inf2.config.ConfigException;
 import io.inf2.config.Inf2Config;
 import io.inf2.config.Settings;
@@ -23,8 +22,8 @@ class PlacementTest {
 
     private static EngineOptions options(String kvCache, List<Path> csd, List<Integer> percent, long gpu, long host,
                                          int batch) {
-        return new EngineOptions(Path.of("model"), "cpu", 1, batch, SamplingParams.greedy(4), kvCache, csd, 16, 0, 1, 0,
-                "memory", CudaBackend.Options.defaults(), percent, gpu, host);
+        return TestOptions.of("model", "model", "threads", 1, "batchSize", batch, "maxNewTokens", 4, "kvCache", kvCache,
+                "csd", csd, "percent", percent, "gpuMemory", gpu, "hostMemory", host);
     }
 
     private static long bytesIn(WeightLayout layout, WeightTier tier) {

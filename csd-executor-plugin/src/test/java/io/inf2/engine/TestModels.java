@@ -7,10 +7,7 @@ import io.inf2.model.checkpoint.Checkpoint;
 import io.inf2.model.presets.RandomWeights;
 import io.inf2.model.presets.WeightScale;
 import io.inf2.tensor.DType;
-import io.inf2.tensor.Tensor;
 import java.nio.file.Path;
-import java.util.List;
-import java.util.Set;
 
 /** Small random models built in memory for engine tests that hold for any weights. */
 final class TestModels {
@@ -26,8 +23,7 @@ final class TestModels {
 
         /** An engine over this model's weights with the memory KV cache and the given block schedule. */
         InferenceEngine engine(int batchSize, int gpuBatchSize) {
-            EngineOptions options = new EngineOptions(Path.of("in-memory"), "cpu", 2, batchSize,
-                    SamplingParams.greedy(8), "memory", List.of(), 16, 0, 1, gpuBatchSize, "memory", io.inf2.compute.cuda.CudaBackend.Options.defaults());
+            EngineOptions options = TestOptions.of("batchSize", batchSize, "maxNewTokens", 8, "gpuBatchSize", gpuBatchSize);
             CpuBackend cpu = new CpuBackend(2);
             return InferenceEngine.assemble(options, config, Checkpoint.borrowed(checkpoint), null, cpu, cpu,
                     InferenceEngine.memoryPlacement());

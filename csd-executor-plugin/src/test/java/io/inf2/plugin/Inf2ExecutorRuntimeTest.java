@@ -154,7 +154,7 @@ class Inf2ExecutorRuntimeTest {
         Inf2ExecutorRuntime r = tinyRuntime(Map.of());
         MetricRegistry registry = new MetricRegistry();
         EngineMetrics.register(registry, r);
-        assertEquals(List.of("activeTasks", "csdBytesRead", "csdBytesWritten", "decodeTimeMs", "failedRequests",
+        assertEquals(List.of("activeTasks", "decodeTimeMs", "failedRequests", "kvDeviceBytesRead", "kvDeviceBytesWritten",
                 "linkBytes", "pagesWritten", "prefillTimeMs", "promptTokens", "requests", "tokensGenerated",
                 "tokensPerSecond", "weightBytesRead", "writebackBufferedBytes", "xcacheRecomputedBytes"), List.copyOf(registry.getGauges().keySet()));
         assertEquals(0L, gauge(registry, "tokensGenerated"));

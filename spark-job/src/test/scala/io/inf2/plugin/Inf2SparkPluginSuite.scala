@@ -85,7 +85,7 @@ class Inf2SparkPluginSuite extends AnyFunSuite {
       pluginGauges()
     }
     assert(gauges.keySet === Set("requests", "failedRequests", "promptTokens", "tokensGenerated", "tokensPerSecond",
-      "prefillTimeMs", "decodeTimeMs", "csdBytesRead", "csdBytesWritten", "linkBytes", "writebackBufferedBytes",
+      "prefillTimeMs", "decodeTimeMs", "kvDeviceBytesRead", "kvDeviceBytesWritten", "linkBytes", "writebackBufferedBytes",
       "xcacheRecomputedBytes", "pagesWritten", "weightBytesRead", "activeTasks"))
     assert(gauges("tokensGenerated") === 0L)
     assert(gauges("activeTasks") === 0)

@@ -82,7 +82,7 @@ public final class CudaDecodeBench {
         try (CudaBackend gpu = CudaBackend.open(CudaBackend.Options.defaults())) {
             result.put("device", gpu.context().deviceName());
             result.put("architecture", gpu.context().architecture());
-            double copyBandwidth = deviceCopyBandwidth(gpu.context());
+            double copyBandwidth = CopyBandwidth.deviceToDevice(gpu.context());
             result.put("deviceToDeviceCopyGBps", round(copyBandwidth / 1e9));
             double[] perCall = launchCosts(gpu);
             result.put("tinyKernelMicros", round(perCall[0] * 1e6));
@@ -288,28 +288,6 @@ public final class CudaDecodeBench {
                 seconds[1] = (t2 - t1) / 1e9 / calls;
             }
             return seconds;
-        }
-    }
-
-    /** Device-to-device copy bandwidth, bytes read plus bytes written per second, over 1 GiB buffers. */
-    static double deviceCopyBandwidth(CudaContext context) {
-        long bytes = 1L << 30;
-        int repeats = 20;
-        context.makeCurrent();
-        try (DeviceBuffer a = context.allocate(bytes, "bandwidth source");
-             DeviceBuffer b = context.allocate(bytes, "bandwidth target");
-             CudaStream stream = context.createStream();
-             CudaEvent start = context.createEvent(true);
-             CudaEvent end = context.createEvent(true)) {
-            context.driver().memcpyDtoDAsync(b.address(), a.address(), bytes, stream.handle());
-            start.record(stream);
-            for (int i = 0; i < repeats; i++) {
-                context.driver().memcpyDtoDAsync(b.address(), a.address(), bytes, stream.handle());
-            }
-            end.record(stream);
-            end.synchronize();
-            double seconds = end.millisSince(start) / 1e3;
-            return 2.0 * bytes * repeats / seconds;
         }
     }
 

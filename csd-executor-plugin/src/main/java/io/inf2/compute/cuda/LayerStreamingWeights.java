@@ -25,6 +25,12 @@ import java.util.Set;
  */
 public final class LayerStreamingWeights implements WeightPlacement {
     private static final long ALIGNMENT = 256;
+    /**
+     * Host-to-device copies on the compute stream (activations uploaded after CPU attention) queue on
+     * the same copy engine as the weights: cut the weight copies into pieces so that such an upload
+     * waits for one piece, not for a whole layer.
+     */
+    static final long COPY_CHUNK_BYTES = 16L << 20;
 
     private final CudaContext context;
     private final ResidentWeights resident;
@@ -35,8 +41,10 @@ public final class LayerStreamingWeights implements WeightPlacement {
     private final Slot[] slots = new Slot[2];
     private final long slotBytes;
     private long bytesCopied;
-    /** The slot whose layer the compute stream used last; a new layer goes into the other one. */
+    /** The slot whose weights the compute stream was handed last. */
     private int current;
+    /** The slot holding the group staged or found last; the next group goes into the other one. */
+    private int lastStaged;
     private CudaStream lastCompute;
 
     private final class Slot implements AutoCloseable {
@@ -128,10 +136,17 @@ public final class LayerStreamingWeights implements WeightPlacement {
     @Override
     public synchronized void stage(List<Tensor> layer) {
         List<Tensor> group = streamedOf(layer);
-        if (group.isEmpty() || slotHolding(group) >= 0) {
+        if (group.isEmpty()) {
             return;
         }
-        fill(1 - current, group);
+        int held = slotHolding(group);
+        if (held >= 0) {
+            lastStaged = held;
+            return;
+        }
+        // The schedule stages layer l (found) and then l + 1: the other slot holds l - 1, retired.
+        lastStaged = 1 - lastStaged;
+        fill(lastStaged, group);
     }
 
     private List<Tensor> streamedOf(List<Tensor> tensors) {
@@ -173,7 +188,10 @@ public final class LayerStreamingWeights implements WeightPlacement {
             long address = slot.buffer.address(offset);
             MemorySegment pinned = host.pinnedBytes(t);
             if (pinned != null) {
-                context.driver().memcpyHtoDAsync(address, pinned, bytes, copyStream.handle());
+                for (long done = 0; done < bytes; done += COPY_CHUNK_BYTES) {
+                    long len = Math.min(COPY_CHUNK_BYTES, bytes - done);
+                    context.driver().memcpyHtoDAsync(address + done, pinned.asSlice(done, len), len, copyStream.handle());
+                }
             } else {
                 staging.copy(t.data(), address, copyStream);
             }
@@ -200,6 +218,7 @@ public final class LayerStreamingWeights implements WeightPlacement {
             // Not staged by the schedule: bring in this tensor alone.
             index = 1 - current;
             fill(index, List.of(tensor));
+            lastStaged = index;
         }
         Slot slot = slots[index];
         if (!slot.computeWaited) {
