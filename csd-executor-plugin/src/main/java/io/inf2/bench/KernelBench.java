@@ -31,7 +31,8 @@ import jdk.incubator.vector.VectorSpecies;
  * bandwidth measured in the same run) and batch 32 (compute-bound: one pass over the weights for all
  * 32 rows); the same kernel on one thread against a cache-resident weight, timed in thread CPU time
  * as a share of the measured FMA peak (its arithmetic efficiency, which a loaded machine does not
- * distort); the element-wise ops; and decode and prefill attention.
+ * distort); batch 1 on one thread per weight type and f16 widening, streamed and in cache (one
+ * core's decode rate, also in thread CPU time); the element-wise ops; and decode and prefill attention.
  *
  * <p>Usage: {@code KernelBench [--threads N] [--bandwidth-bytes B] [--n N] [--k K] [--batches 1,32]
  * [--seconds S] [--kernels fastest|reference]}. Defaults: every processor, 1 GiB, a 11008 × 4096
@@ -54,6 +55,16 @@ public final class KernelBench {
     public record ComputeResult(String dtype, int batch, int n, int k, double gflops, double fractionOfFmaPeak) {
     }
 
+    /**
+     * Batch-1 linear (decode) on one thread, in that thread's CPU time: against a weight far larger
+     * than any cache ({@code streamed}: what one core's share of a decode step costs) and against one
+     * that stays in L2 (the kernel's own speed). {@code variant} names the f16 widening
+     * ({@link VectorKernels.HalfWidening}); both are measured whatever this processor's default is.
+     */
+    public record OneRowResult(String dtype, String variant, boolean streamed, int n, int k, double weightsPerNs,
+                               double gbps) {
+    }
+
     /** An element-wise or attention op: what was measured, and its rate in the named unit. */
     public record OpResult(String op, String shape, String unit, double best, double median) {
     }
@@ -66,7 +77,7 @@ public final class KernelBench {
                          double loadAverageBefore, double loadAverageAfter,
                          String kernels, int vectorLanes, MemoryBandwidth.Result memoryBandwidth,
                          List<LinearResult> linear, double fmaPeakGflopsPerThread, List<ComputeResult> linearOneThread,
-                         List<OpResult> ops) {
+                         List<OneRowResult> linearOneRowOneThread, List<OpResult> ops) {
     }
 
     private record Timing(double bestSeconds, double medianSeconds) {
@@ -110,6 +121,7 @@ public final class KernelBench {
         List<LinearResult> linear = new ArrayList<>();
         List<OpResult> ops = new ArrayList<>();
         List<ComputeResult> linearOneThread = new ArrayList<>();
+        List<OneRowResult> oneRow = new ArrayList<>();
         double peak = fmaPeakGflops(seconds);
         try (CpuBackend backend = new CpuBackend(threads, kernels)) {
             for (DType dtype : List.of(DType.F32, DType.F16, DType.BF16)) {
@@ -119,12 +131,15 @@ public final class KernelBench {
             }
             ops.addAll(elementwise(backend, seconds));
             linearOneThread.addAll(oneThread(kernels, seconds, peak));
+            if (kernels instanceof VectorKernels) {
+                oneRow.addAll(oneRowOneThread(n, k, seconds));
+            }
             ops.addAll(attention(backend, seconds));
         }
         Report report = new Report("cpu-kernels", Instant.now().toString(), Runtime.version().toString(), cpuName(),
                 Runtime.getRuntime().availableProcessors(), threads, loadBefore,
                 ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(), kernels.getClass().getSimpleName(),
-                kernels instanceof VectorKernels ? VectorKernels.lanes() : 1, bandwidth, linear, peak, linearOneThread, ops);
+                kernels instanceof VectorKernels ? VectorKernels.lanes() : 1, bandwidth, linear, peak, linearOneThread, oneRow, ops);
         System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report));
     }
 
@@ -141,6 +156,55 @@ public final class KernelBench {
                     bytes / t.medianSeconds() / 1e9, flops / t.bestSeconds() / 1e9,
                     bytes / t.bestSeconds() / 1e9 / bandwidthGBps);
         }
+    }
+
+    /**
+     * Batch 1 on one thread for every weight type and both f16 widenings, streamed from an n × k weight
+     * and in cache from a 64 × 1024 one. The variants alternate three times and each keeps its best
+     * figure, so a load spike on a shared machine does not decide between them.
+     */
+    private static List<OneRowResult> oneRowOneThread(int n, int k, double seconds) {
+        List<OneRowResult> results = new ArrayList<>();
+        for (boolean streamed : new boolean[] {true, false}) {
+            int rows = streamed ? n : 64;
+            int cols = streamed ? k : 1024;
+            float[] x = randomMatrix(1, cols, 17).data();
+            float[] out = new float[rows];
+            record Variant(DType dtype, VectorKernels kernels) {
+            }
+            List<Variant> variants = List.of(new Variant(DType.F32, new VectorKernels()),
+                    new Variant(DType.BF16, new VectorKernels()),
+                    new Variant(DType.F16, new VectorKernels(VectorKernels.HalfWidening.LANES)),
+                    new Variant(DType.F16, new VectorKernels(VectorKernels.HalfWidening.HARDWARE)));
+            double[] best = new double[variants.size()];
+            java.util.Arrays.fill(best, Double.MAX_VALUE);
+            try (Arena arena = Arena.ofShared()) {
+                java.util.Map<DType, Tensor> weights = new java.util.EnumMap<>(DType.class);
+                for (Variant v : variants) {
+                    weights.computeIfAbsent(v.dtype(), d -> trainedLikeTensor(arena, d, rows, cols, 18));
+                }
+                for (int round = 0; round < 3; round++) {
+                    for (int i = 0; i < variants.size(); i++) {
+                        Variant v = variants.get(i);
+                        MemorySegment w = weights.get(v.dtype()).data();
+                        // A cache-resident pass takes microseconds, below the thread clock's resolution.
+                        int repeats = streamed ? 1 : 256;
+                        best[i] = Math.min(best[i], bestThreadCpuSeconds(() -> {
+                            for (int r = 0; r < repeats; r++) {
+                                v.kernels().linear(x, 1, cols, w, v.dtype(), null, null, 0, rows, out, rows);
+                            }
+                        }, seconds / 3) / repeats);
+                    }
+                }
+            }
+            for (int i = 0; i < variants.size(); i++) {
+                Variant v = variants.get(i);
+                double weightsPerNs = (double) rows * cols / best[i] / 1e9;
+                results.add(new OneRowResult(v.dtype().name(), v.dtype() == DType.F16 ? v.kernels().halfWidening().name() : "",
+                        streamed, rows, cols, weightsPerNs, weightsPerNs * v.dtype().byteSize()));
+            }
+        }
+        return results;
     }
 
     /** Batch 32 (decode tiles) and 512 (prefill tiles) against a 256 × 2048 weight that fits in L2/L3. */
@@ -339,6 +403,19 @@ public final class KernelBench {
             dtype.setFloat(data, i, (float) (random.nextDouble() * 2 - 1) * 0.05f);
         }
         return new Tensor(name, dtype, new long[] {rows, cols}, data);
+    }
+
+    /**
+     * Normal weights of standard deviation 0.02, a trained LLM layer's spread: about 0.24% of them
+     * are f16 subnormals, which is what decides between the f16 widenings on some processors.
+     */
+    private static Tensor trainedLikeTensor(Arena arena, DType dtype, int rows, int cols, long seed) {
+        MemorySegment data = arena.allocate((long) rows * cols * dtype.byteSize(), 64);
+        SplittableRandom random = new SplittableRandom(seed);
+        for (long i = 0, count = (long) rows * cols; i < count; i++) {
+            dtype.setFloat(data, i, (float) (random.nextGaussian() * 0.02));
+        }
+        return new Tensor("w", dtype, new long[] {rows, cols}, data);
     }
 
     private static FloatMatrix randomMatrix(int rows, int cols, long seed) {

@@ -19,8 +19,9 @@ import jdk.incubator.vector.VectorSpecies;
  * many input rows there are: decode at batch 32 is one pass over the weights, not 32, and f16/bf16
  * widening costs once per weight, not once per input row. Three tile shapes:
  * <ul>
- *   <li>batch 1: no panel; four weight rows are streamed at once and each weight is multiplied as
- *       soon as it is widened ({@link #linearOneRow}), since nothing would reuse a packed copy;</li>
+ *   <li>batch 1: no panel; four (bf16: eight) weight rows are streamed at once and each weight is
+ *       multiplied as soon as it is widened ({@link #linearOneRow}), since nothing would reuse a
+ *       packed copy;</li>
  *   <li>decode (2 to fewer than {@value #BROADCAST_MIN_ROWS} input rows): a block of {@value #PANEL_ROWS}
  *       weight rows by up to {@value #PANEL_COLS} columns is widened to f32 into a per-thread panel
  *       that stays in L1/L2, and every input row is multiplied against it, four input rows by two
@@ -40,6 +41,16 @@ import jdk.incubator.vector.VectorSpecies;
  * by that loop. BF16 is the upper half of an f32: a sign-extending short-to-int lane conversion and
  * a shift by 16 (13 elements/ns; the equivalent scalar loop does not vectorize). F32 panels are a
  * bulk copy. All figures in thread CPU time, in cache.
+ *
+ * <p>Batch 1 is the exception for f16 ({@link HalfWidening#LANES}, the default except on Intel): no
+ * conversion at all, only the bits moved by shifts so a half reads as its value times 2^-112, and x
+ * scaled by 2^112 instead, which makes every product exact and needs no special case for subnormal
+ * halves (they become f32 subnormals of the right value), only for Inf/NaN. Streamed from memory
+ * that reached 14.9 GB/s of f16 weights on one Zen 3 core against 7.5 to 7.9 for the widening
+ * buffer (f32: 16.8 to 17.5). On that core an FMA with an f32-subnormal operand measured no slower:
+ * rows of nothing but subnormal halves ran at the rate of normal ones (the assist blamed above was
+ * not isolated from the random patterns' NaN/Inf lanes); Intel cores are another matter
+ * ({@link #defaultFor}).
  */
 public final class VectorKernels implements CpuKernels {
 
@@ -102,9 +113,60 @@ public final class VectorKernels implements CpuKernels {
 
     private static final float INV_SQRT2 = (float) (1 / Math.sqrt(2));
 
+    /**
+     * How batch-1 linear turns f16 weights into f32 operands. Both are exact; they differ in speed,
+     * and which is faster depends on the processor (see {@link #defaultFor}).
+     */
+    public enum HalfWidening {
+        /**
+         * f16 rows are read as int lanes like bf16 and each half is moved into f32 bit positions by
+         * shifts (its value times 2^-112, x carrying the 2^112), multiplied straight from the mapping.
+         * A subnormal half becomes an f32 subnormal, which some processors multiply through a slow
+         * microcode assist.
+         */
+        LANES,
+        /** f16 rows are widened into an L1 buffer by the hardware conversion (vcvtph2ps), then multiplied. */
+        HARDWARE
+    }
+
+    private final HalfWidening halfWidening;
+
+    /** The kernels with the f16 widening this processor runs faster ({@link #defaultFor}). */
     public VectorKernels() {
+        this(defaultFor(cpuVendor()));
+    }
+
+    public VectorKernels(HalfWidening halfWidening) {
         if (LANES < 4) {
             throw new UnsupportedOperationException("the preferred float vector has " + LANES + " lanes; VectorKernels needs at least 4");
+        }
+        this.halfWidening = java.util.Objects.requireNonNull(halfWidening, "halfWidening");
+    }
+
+    /** The f16 widening in use, for benchmark reports. */
+    public HalfWidening halfWidening() {
+        return halfWidening;
+    }
+
+    /**
+     * {@link HalfWidening#HARDWARE} on Intel processors, {@link HalfWidening#LANES} elsewhere. AMD
+     * Zen cores multiply f32 subnormals at full speed (measured: Zen 3, all-subnormal f16 rows at the
+     * same rate as normal ones), as Arm cores do; Intel cores are documented to take a microcode
+     * assist for subnormal operands, and a trained model's f16 weights are about 0.25% subnormal,
+     * which would put an assist in several percent of vector multiplies. Not yet measured on an
+     * Intel host: KernelBench reports both widenings so the choice can be checked there.
+     */
+    static HalfWidening defaultFor(String cpuVendor) {
+        return "GenuineIntel".equals(cpuVendor) ? HalfWidening.HARDWARE : HalfWidening.LANES;
+    }
+
+    /** The x86 vendor string from /proc/cpuinfo, or "" where there is none (other systems, other architectures). */
+    private static String cpuVendor() {
+        try (java.util.stream.Stream<String> lines = java.nio.file.Files.lines(java.nio.file.Path.of("/proc/cpuinfo"))) {
+            return lines.filter(l -> l.startsWith("vendor_id")).findFirst()
+                    .map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("");
+        } catch (java.io.IOException | java.io.UncheckedIOException | SecurityException e) {
+            return "";
         }
     }
 
@@ -137,21 +199,41 @@ public final class VectorKernels implements CpuKernels {
 
     /**
      * Decode at batch 1, where each weight is used once and its memory traffic is the whole cost:
-     * four weight rows at a time (four memory streams for the prefetchers, four independent FMA
-     * chains), each weight multiplied as soon as it is widened. f32 and bf16 weights are widened in
-     * registers; bf16 rows are loaded as int lanes of two elements each, the even elements (low 16
-     * bits) and the odd ones (high 16 bits) going to separate vectors, so x is split the same way
-     * once per call ({@link #splitPairs}). f16 goes through a small L1 buffer ({@link #dotRowsF16}).
+     * several weight rows at a time (several memory streams for the prefetchers, independent FMA
+     * chains), each weight multiplied as soon as it is widened. bf16 rows are loaded as int lanes of
+     * two elements each, the even elements (low 16 bits) and the odd ones (high 16 bits) going to
+     * separate vectors, so x is split the same way once per call ({@link #splitPairs}); eight rows
+     * at a time, which streamed from memory measured 1.15 to 1.6 times the rate of four. f16 rows are
+     * read the same way ({@link #dotRowsF16Lanes}) or widened through a small L1 buffer
+     * ({@link #dotRowsF16}), as {@link HalfWidening} says. f32 rows already stream at memory speed
+     * four at a time.
      */
-    private static void linearOneRow(float[] x, int k, MemorySegment weight, DType dtype, int nFrom, int nTo,
-                                     float[] out, Scratch scratch) {
-        float[] pairs = dtype == DType.BF16 ? splitPairs(x, k, scratch.pairs(k)) : x;
+    private void linearOneRow(float[] x, int k, MemorySegment weight, DType dtype, int nFrom, int nTo,
+                              float[] out, Scratch scratch) {
         int n = nFrom;
-        for (; n + DOT_ROWS <= nTo; n += DOT_ROWS) {
-            switch (dtype) {
-                case F16 -> dotRowsF16(x, k, weight, n, out, scratch.panel);
-                case BF16 -> dotRowsBf16(pairs, x, k, weight, n, out);
-                default -> dotRowsF32(x, k, weight, n, out);
+        switch (dtype) {
+            case BF16 -> {
+                float[] pairs = splitPairs(x, k, scratch.pairs(k), 1f);
+                for (; n + 2 * DOT_ROWS <= nTo; n += 2 * DOT_ROWS) {
+                    dotRowsBf16x8(pairs, x, k, weight, n, out);
+                }
+                for (; n + DOT_ROWS <= nTo; n += DOT_ROWS) {
+                    dotRowsBf16(pairs, x, k, weight, n, out);
+                }
+            }
+            case F16 -> {
+                float[] pairs = halfWidening == HalfWidening.LANES
+                        ? splitPairs(x, k, scratch.pairs(k), HALF_SCALE) : null;
+                for (; n + DOT_ROWS <= nTo; n += DOT_ROWS) {
+                    if (pairs == null || !dotRowsF16Lanes(pairs, x, k, weight, n, out)) {
+                        dotRowsF16(x, k, weight, n, out, scratch.panel);
+                    }
+                }
+            }
+            default -> {
+                for (; n + DOT_ROWS <= nTo; n += DOT_ROWS) {
+                    dotRowsF32(x, k, weight, n, out);
+                }
             }
         }
         for (; n < nTo; n++) {
@@ -163,32 +245,110 @@ public final class VectorKernels implements CpuKernels {
     private static final int PAIR_BLOCK = 2 * LANES;
 
     /**
-     * x rearranged for bf16 rows read as int lanes: within each block of 2·LANES elements,
-     * the even-indexed elements first, then the odd-indexed ones; elements past the last whole block
-     * stay in place.
+     * x times {@code scale} rearranged for 16-bit rows read as int lanes: within each block of
+     * 2·LANES elements, the even-indexed elements first, then the odd-indexed ones; elements past the
+     * last whole block stay in place, unscaled. Returns null when a scaled element would not be finite
+     * (|x| ≥ 2^16 at the f16 scale, or a non-finite x), where the caller takes another path.
      */
-    private static float[] splitPairs(float[] x, int k, float[] pairs) {
+    private static float[] splitPairs(float[] x, int k, float[] pairs, float scale) {
+        float limit = Float.MAX_VALUE / scale;
         int blocked = k - k % PAIR_BLOCK;
         for (int b = 0; b < blocked; b += PAIR_BLOCK) {
             for (int j = 0; j < LANES; j++) {
-                pairs[b + j] = x[b + 2 * j];
-                pairs[b + LANES + j] = x[b + 2 * j + 1];
+                float even = x[b + 2 * j];
+                float odd = x[b + 2 * j + 1];
+                if (scale != 1f && !(Math.abs(even) <= limit && Math.abs(odd) <= limit)) {
+                    return null;
+                }
+                pairs[b + j] = even * scale;
+                pairs[b + LANES + j] = odd * scale;
             }
         }
         System.arraycopy(x, blocked, pairs, blocked, k - blocked);
         return pairs;
     }
 
+    /**
+     * The f16 lane path's factor on x: an f16 half moved into f32 bit positions by shifts alone
+     * keeps its 5-bit exponent field, so it reads as its value times 2^-112 (subnormal halves as f32
+     * subnormals, exactly), and x times 2^112 restores every product exactly.
+     */
+    private static final float HALF_SCALE = 0x1p112f;
+    /** The sign, 5-bit exponent and 10-bit mantissa of an f16 half after an arithmetic shift right by 3. */
+    private static final int HALF_BITS = 0x8FFFE000;
+
+    /**
+     * f16 weight rows n..n+3 times x, added to out[n..n+3], with the f16 halves converted in int
+     * lanes ({@link #HALF_SCALE}); {@code scaledPairs} is x times 2^112 laid out by
+     * {@link #splitPairs}. A half with exponent field 31 (Inf, NaN) would read as a finite number, so
+     * the exponent bits of every weight are OR-ed together and a tile where they could include 31
+     * adds nothing and returns false, for an exact path to redo. That needs some weight of at least
+     * 2 in magnitude in the tile (exponent 16 or more), so a trained model's weights rarely trigger it.
+     */
+    private static boolean dotRowsF16Lanes(float[] scaledPairs, float[] x, int k, MemorySegment weight, int n, float[] out) {
+        long r0 = (long) n * k * 2;
+        long r1 = r0 + 2L * k;
+        long r2 = r1 + 2L * k;
+        long r3 = r2 + 2L * k;
+        FloatVector a0 = FloatVector.zero(FLOATS);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        IntVector seen = IntVector.zero(INTS);
+        int blocked = k - k % PAIR_BLOCK;
+        for (int i = 0; i < blocked; i += PAIR_BLOCK) {
+            FloatVector even = FloatVector.fromArray(FLOATS, scaledPairs, i);
+            FloatVector odd = FloatVector.fromArray(FLOATS, scaledPairs, i + LANES);
+            IntVector p0 = IntVector.fromMemorySegment(INTS, weight, r0 + 2L * i, ByteOrder.LITTLE_ENDIAN);
+            IntVector p1 = IntVector.fromMemorySegment(INTS, weight, r1 + 2L * i, ByteOrder.LITTLE_ENDIAN);
+            IntVector p2 = IntVector.fromMemorySegment(INTS, weight, r2 + 2L * i, ByteOrder.LITTLE_ENDIAN);
+            IntVector p3 = IntVector.fromMemorySegment(INTS, weight, r3 + 2L * i, ByteOrder.LITTLE_ENDIAN);
+            seen = seen.or(p0.or(p1)).or(p2.or(p3));
+            // Low half: shifted to the top, then down by 3 (sign-extending); high half: down by 3.
+            // The mask drops the sign's copies and the other half's bits.
+            a0 = p0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(HALF_BITS).reinterpretAsFloats()
+                    .fma(even, p0.lanewise(VectorOperators.ASHR, 3).and(HALF_BITS).reinterpretAsFloats().fma(odd, a0));
+            a1 = p1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(HALF_BITS).reinterpretAsFloats()
+                    .fma(even, p1.lanewise(VectorOperators.ASHR, 3).and(HALF_BITS).reinterpretAsFloats().fma(odd, a1));
+            a2 = p2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(HALF_BITS).reinterpretAsFloats()
+                    .fma(even, p2.lanewise(VectorOperators.ASHR, 3).and(HALF_BITS).reinterpretAsFloats().fma(odd, a2));
+            a3 = p3.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(HALF_BITS).reinterpretAsFloats()
+                    .fma(even, p3.lanewise(VectorOperators.ASHR, 3).and(HALF_BITS).reinterpretAsFloats().fma(odd, a3));
+        }
+        IntVector exponents = seen.and(0x7C007C00);
+        if (exponents.and(0x7C00).compare(VectorOperators.EQ, 0x7C00)
+                .or(exponents.compare(VectorOperators.GE, 0x7C000000)).anyTrue()) {
+            return false;
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD);
+        float s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD);
+        float s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (int i = blocked; i < k; i++) {
+            float xi = x[i];
+            s0 += xi * Float.float16ToFloat(weight.get(DType.I16_LE, r0 + 2L * i));
+            s1 += xi * Float.float16ToFloat(weight.get(DType.I16_LE, r1 + 2L * i));
+            s2 += xi * Float.float16ToFloat(weight.get(DType.I16_LE, r2 + 2L * i));
+            s3 += xi * Float.float16ToFloat(weight.get(DType.I16_LE, r3 + 2L * i));
+        }
+        out[n] += s0;
+        out[n + 1] += s1;
+        out[n + 2] += s2;
+        out[n + 3] += s3;
+        return true;
+    }
+
     /** Columns of the f16 rows a one-row tile widens at a time: four rows' worth (8 KiB of f32) stays in L1. */
     private static final int ONE_ROW_CHUNK = 512;
 
     /**
-     * f16 weight rows n..n+3 times x, added to out[n..n+3]. Unlike bf16, f16 is widened into a small
-     * L1 buffer first by {@link #widenF16}, whose plain loop C2 compiles to the hardware conversion
-     * (vcvtph2ps): emulating the conversion in Vector API lanes exactly (re-biased exponents, integer
-     * conversion for subnormals so that no f32 subnormal, and its microcode assist, is ever touched)
-     * measured half the speed on the development machine, 3 to 4 weights/ns of one core's time in
-     * cache against 7.5 for this, and a multiply-by-2^112 variant would meet those assists.
+     * f16 weight rows n..n+3 times x, added to out[n..n+3], widened into a small L1 buffer first by
+     * {@link #widenF16}, whose plain loop C2 compiles to the hardware conversion (vcvtph2ps). Exact
+     * for every input and never multiplies an f32 subnormal; {@link #dotRowsF16Lanes} is twice as fast
+     * streamed from memory where subnormal operands cost nothing. An exact conversion in Vector API
+     * lanes that avoids f32 subnormals (re-biased exponents plus a per-lane fix for subnormal halves,
+     * or a per-block check sending such blocks to a scalar path) measured no faster than this: on
+     * real weight distributions one 64-weight block in seven holds a subnormal half.
      */
     private static void dotRowsF16(float[] x, int k, MemorySegment weight, int n, float[] out, float[] buffer) {
         long r0 = (long) n * k;
@@ -266,6 +426,60 @@ public final class VectorKernels implements CpuKernels {
         out[n + 1] += s1;
         out[n + 2] += s2;
         out[n + 3] += s3;
+    }
+
+    /** bf16 weight rows n..n+7 times x, added to out[n..n+7]: {@link #dotRowsBf16} over eight memory streams. */
+    private static void dotRowsBf16x8(float[] pairs, float[] x, int k, MemorySegment weight, int n, float[] out) {
+        long stride = 2L * k;
+        long r0 = n * stride;
+        FloatVector a0 = FloatVector.zero(FLOATS);
+        FloatVector a1 = a0;
+        FloatVector a2 = a0;
+        FloatVector a3 = a0;
+        FloatVector a4 = a0;
+        FloatVector a5 = a0;
+        FloatVector a6 = a0;
+        FloatVector a7 = a0;
+        int blocked = k - k % PAIR_BLOCK;
+        for (int i = 0; i < blocked; i += PAIR_BLOCK) {
+            FloatVector even = FloatVector.fromArray(FLOATS, pairs, i);
+            FloatVector odd = FloatVector.fromArray(FLOATS, pairs, i + LANES);
+            long at = r0 + 2L * i;
+            IntVector p;
+            p = IntVector.fromMemorySegment(INTS, weight, at, ByteOrder.LITTLE_ENDIAN);
+            a0 = p.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, p.and(0xFFFF0000).reinterpretAsFloats().fma(odd, a0));
+            p = IntVector.fromMemorySegment(INTS, weight, at + stride, ByteOrder.LITTLE_ENDIAN);
+            a1 = p.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, p.and(0xFFFF0000).reinterpretAsFloats().fma(odd, a1));
+            p = IntVector.fromMemorySegment(INTS, weight, at + 2 * stride, ByteOrder.LITTLE_ENDIAN);
+            a2 = p.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, p.and(0xFFFF0000).reinterpretAsFloats().fma(odd, a2));
+            p = IntVector.fromMemorySegment(INTS, weight, at + 3 * stride, ByteOrder.LITTLE_ENDIAN);
+            a3 = p.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, p.and(0xFFFF0000).reinterpretAsFloats().fma(odd, a3));
+            p = IntVector.fromMemorySegment(INTS, weight, at + 4 * stride, ByteOrder.LITTLE_ENDIAN);
+            a4 = p.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, p.and(0xFFFF0000).reinterpretAsFloats().fma(odd, a4));
+            p = IntVector.fromMemorySegment(INTS, weight, at + 5 * stride, ByteOrder.LITTLE_ENDIAN);
+            a5 = p.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, p.and(0xFFFF0000).reinterpretAsFloats().fma(odd, a5));
+            p = IntVector.fromMemorySegment(INTS, weight, at + 6 * stride, ByteOrder.LITTLE_ENDIAN);
+            a6 = p.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, p.and(0xFFFF0000).reinterpretAsFloats().fma(odd, a6));
+            p = IntVector.fromMemorySegment(INTS, weight, at + 7 * stride, ByteOrder.LITTLE_ENDIAN);
+            a7 = p.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, p.and(0xFFFF0000).reinterpretAsFloats().fma(odd, a7));
+        }
+        out[n] += a0.reduceLanes(VectorOperators.ADD) + bf16Tail(x, blocked, k, weight, r0);
+        out[n + 1] += a1.reduceLanes(VectorOperators.ADD) + bf16Tail(x, blocked, k, weight, r0 + stride);
+        out[n + 2] += a2.reduceLanes(VectorOperators.ADD) + bf16Tail(x, blocked, k, weight, r0 + 2L * stride);
+        out[n + 3] += a3.reduceLanes(VectorOperators.ADD) + bf16Tail(x, blocked, k, weight, r0 + 3L * stride);
+        out[n + 4] += a4.reduceLanes(VectorOperators.ADD) + bf16Tail(x, blocked, k, weight, r0 + 4L * stride);
+        out[n + 5] += a5.reduceLanes(VectorOperators.ADD) + bf16Tail(x, blocked, k, weight, r0 + 5L * stride);
+        out[n + 6] += a6.reduceLanes(VectorOperators.ADD) + bf16Tail(x, blocked, k, weight, r0 + 6L * stride);
+        out[n + 7] += a7.reduceLanes(VectorOperators.ADD) + bf16Tail(x, blocked, k, weight, r0 + 7L * stride);
+    }
+
+    /** Σ x[i]·w[i] over columns from..k-1 of the bf16 row at byte offset {@code row}: what a tile's int lanes leave over. */
+    private static float bf16Tail(float[] x, int from, int k, MemorySegment weight, long row) {
+        float sum = 0f;
+        for (int i = from; i < k; i++) {
+            sum += x[i] * Float.intBitsToFloat(weight.get(DType.I16_LE, row + 2L * i) << 16);
+        }
+        return sum;
     }
 
     /** f32 weight rows n..n+3 times x, added to out[n..n+3]. */

@@ -31,6 +31,9 @@ class VectorKernelsTest {
     private static final double U = 0x1p-24;
     private static final Arena ARENA = Arena.ofShared();
     private final CpuKernels fast = new VectorKernels();
+    /** Both f16 widenings of batch-1 linear: each must be exact whichever this machine would pick. */
+    private final CpuKernels[] fastLinear = {
+        new VectorKernels(VectorKernels.HalfWidening.LANES), new VectorKernels(VectorKernels.HalfWidening.HARDWARE)};
     private final CpuKernels reference = new ReferenceKernels();
 
     /** k values around the lane counts (4, 8, 16), the panel width (2048) and odd tails. */
@@ -150,21 +153,64 @@ class VectorKernelsTest {
             dtype.setFloat(w, 22L * k + 700, Float.NaN);
             for (int[] range : new int[][] {{0, n}, {1, 6}, {3, 15}, {14, 15}, {13, 23}}) {
                 float[] expected = new float[n];
-                float[] actual = new float[n];
                 reference.linear(x, 1, k, w, dtype, null, null, range[0], range[1], expected, n);
-                fast.linear(x, 1, k, w, dtype, null, null, range[0], range[1], actual, n);
-                for (int j = range[0]; j < range[1]; j++) {
-                    if (j == 5 || j == 14 || j == 22) {
-                        assertTrue(!Float.isFinite(actual[j]), dtype + " row " + j + " holds a non-finite weight, got " + actual[j]);
-                    } else {
-                        assertLinearClose(x, k, 0, w, dtype, j, 0f, expected[j], actual[j]);
-                        if (j == 7 || j == 21) {
-                            assertTrue(expected[j] != 0f, "row " + j + " must sum to a nonzero value");
+                for (CpuKernels kernels : fastLinear) {
+                    float[] actual = new float[n];
+                    kernels.linear(x, 1, k, w, dtype, null, null, range[0], range[1], actual, n);
+                    for (int j = range[0]; j < range[1]; j++) {
+                        String where = dtype + " " + ((VectorKernels) kernels).halfWidening() + " row " + j;
+                        if (j == 5 || j == 14 || j == 22) {
+                            assertTrue(!Float.isFinite(actual[j]), where + " holds a non-finite weight, got " + actual[j]);
+                        } else {
+                            assertLinearClose(x, k, 0, w, dtype, j, 0f, expected[j], actual[j]);
+                            if (j == 7 || j == 21) {
+                                assertTrue(expected[j] != 0f, where + " must sum to a nonzero value");
+                            }
                         }
                     }
                 }
             }
         }
+    }
+
+    @Test
+    void oneRowF16LanesStayExactWhereTheirShortcutDoesNotHold() {
+        // The lane path reads halves with their exponent field unchanged (value times 2^-112) and
+        // multiplies by x times 2^112: an x of 2^16 or more would overflow, and a weight whose
+        // exponent field could be 31 (here: weights of 2 and more OR-ed with smaller ones) would read
+        // as finite. Both must fall back to an exact path; an x just below 2^16 must not overflow.
+        SplittableRandom random = new SplittableRandom(12);
+        int k = 517;
+        int n = 9;
+        CpuKernels lanes = new VectorKernels(VectorKernels.HalfWidening.LANES);
+        MemorySegment small = randomWeights(random, DType.F16, (long) n * k, false);
+        MemorySegment large = randomWeights(random, DType.F16, (long) n * k, false);
+        for (int j = 0; j < n; j++) {
+            DType.F16.setFloat(large, (long) j * k + (j * 31) % k, 3.5f + j);
+            DType.F16.setFloat(large, (long) j * k + (j * 7 + 2) % k, -1.75f);
+        }
+        for (float big : new float[] {65535.996f, 65536f, 1e30f}) {
+            float[] x = randomFloats(random, k, false);
+            x[(int) (big % 97)] = big;
+            x[200] = -big;
+            for (MemorySegment w : new MemorySegment[] {small, large}) {
+                float[] expected = new float[n];
+                float[] actual = new float[n];
+                reference.linear(x, 1, k, w, DType.F16, null, null, 0, n, expected, n);
+                lanes.linear(x, 1, k, w, DType.F16, null, null, 0, n, actual, n);
+                for (int j = 0; j < n; j++) {
+                    assertTrue(Float.isFinite(actual[j]), "x up to " + big + ", row " + j + ": " + actual[j]);
+                    assertLinearClose(x, k, 0, w, DType.F16, j, 0f, expected[j], actual[j]);
+                }
+            }
+        }
+    }
+
+    @Test
+    void halfWideningDefaultsToTheHardwareConversionOnIntelOnly() {
+        assertEquals(VectorKernels.HalfWidening.HARDWARE, VectorKernels.defaultFor("GenuineIntel"));
+        assertEquals(VectorKernels.HalfWidening.LANES, VectorKernels.defaultFor("AuthenticAMD"));
+        assertEquals(VectorKernels.HalfWidening.LANES, VectorKernels.defaultFor(""));
     }
 
     @Test
@@ -179,12 +225,20 @@ class VectorKernelsTest {
         MemorySegment w = randomWeights(random, dtype, (long) n * k, integers);
         MemorySegment bias = biasType == null ? null : randomWeights(random, biasType, n, integers);
         float[] expected = new float[rows * n];
-        float[] actual = new float[rows * n];
         reference.linear(x, rows, k, w, dtype, bias, biasType, 0, n, expected, n);
-        fast.linear(x, rows, k, w, dtype, bias, biasType, 0, n, actual, n);
+        for (CpuKernels kernels : fastLinear) {
+            checkLinearAgainst(kernels, x, rows, k, w, dtype, bias, biasType, n, integers, expected);
+        }
+    }
+
+    private static void checkLinearAgainst(CpuKernels kernels, float[] x, int rows, int k, MemorySegment w, DType dtype,
+                                           MemorySegment bias, DType biasType, int n, boolean integers, float[] expected) {
+        float[] actual = new float[rows * n];
+        kernels.linear(x, rows, k, w, dtype, bias, biasType, 0, n, actual, n);
         for (int m = 0; m < rows; m++) {
             for (int j = 0; j < n; j++) {
-                String where = dtype + " rows=" + rows + " k=" + k + " n=" + n + " bias=" + biasType + " at (" + m + ", " + j + ")";
+                String where = dtype + " " + ((VectorKernels) kernels).halfWidening() + " rows=" + rows + " k=" + k + " n=" + n
+                        + " bias=" + biasType + " at (" + m + ", " + j + ")";
                 if (integers) {
                     assertEquals(expected[m * n + j], actual[m * n + j], where);
                 } else {
