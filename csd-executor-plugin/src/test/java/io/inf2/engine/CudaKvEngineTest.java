@@ -52,15 +52,15 @@ class CudaKvEngineTest {
             Transformer onCpu = new Transformer(weights, cpu);
             Transformer onGpu = new Transformer(weights, gpu);
             SplittableRandom random = new SplittableRandom(preset.hashCode());
-            int[][] prompts = {prompt(random, config, 7), prompt(random, config, 19), prompt(random, config, 1),
-                    prompt(random, config, 12)};
+            int[][] prompts = {CudaTransformerTest.prompt(random, config, 7), CudaTransformerTest.prompt(random, config, 19), CudaTransformerTest.prompt(random, config, 1),
+                    CudaTransformerTest.prompt(random, config, 12)};
             int[] slots = {1, 3, 0, 2};
             KvTraffic traffic = new KvTraffic();
             try (MemoryKvCache host = new MemoryKvCache(config, 4, cpu, new KvTraffic());
                  CudaKvCache device = new CudaKvCache(gpu, config, 4, 32, traffic)) {
                 FloatMatrix expected = onCpu.prefill(slots, prompts, host);
                 FloatMatrix actual = onGpu.prefill(slots, prompts, device);
-                assertLogitsClose(expected, actual, preset + " prefill");
+                CudaTransformerTest.assertLogitsClose(expected, actual, LOGIT_TOLERANCE, preset + " prefill");
                 int[] positions = {7, 19, 1, 12};
                 for (int step = 0; step < 4; step++) {
                     int[] tokens = new int[slots.length];
@@ -70,7 +70,7 @@ class CudaKvEngineTest {
                     // GPU batches of 3 then 1: the block schedule with a cache in device memory.
                     expected = onCpu.decode(slots, tokens, positions, host, 3);
                     actual = onGpu.decode(slots, tokens, positions, device, 3);
-                    assertLogitsClose(expected, actual, preset + " decode step " + step);
+                    CudaTransformerTest.assertLogitsClose(expected, actual, LOGIT_TOLERANCE, preset + " decode step " + step);
                     for (int i = 0; i < positions.length; i++) {
                         positions[i]++;
                     }
@@ -91,7 +91,7 @@ class CudaKvEngineTest {
         List<GenerationRequest> requests = new ArrayList<>();
         SplittableRandom random = new SplittableRandom(3);
         for (int i = 0; i < 5; i++) {
-            requests.add(GenerationRequest.ofTokens("r" + i, prompt(random, config, 2 + 6 * i), SamplingParams.greedy(3 + 4 * i)));
+            requests.add(GenerationRequest.ofTokens("r" + i, CudaTransformerTest.prompt(random, config, 2 + 6 * i), SamplingParams.greedy(3 + 4 * i)));
         }
         try (Checkpoint checkpoint = RandomWeights.of(ModelPreset.named(preset), 22, DType.F32).inMemory()) {
             List<GenerationResult> expected;
@@ -140,28 +140,5 @@ class CudaKvEngineTest {
     private static EngineOptions options(String backend, String kvCache, int gpuBatchSize) {
         return TestOptions.of("backend", backend, "batchSize", 5, "maxNewTokens", 8, "kvCache", kvCache,
                 "gpuBatchSize", gpuBatchSize);
-    }
-
-    private static int[] prompt(SplittableRandom random, ModelConfig config, int length) {
-        int[] p = new int[length];
-        for (int i = 0; i < length; i++) {
-            p[i] = random.nextInt(config.vocabSize());
-        }
-        return p;
-    }
-
-    private static void assertLogitsClose(FloatMatrix expected, FloatMatrix actual, String what) {
-        assertEquals(expected.rows(), actual.rows(), what);
-        assertEquals(expected.cols(), actual.cols(), what);
-        double scale = 0;
-        double worst = 0;
-        for (int i = 0; i < expected.rows() * expected.cols(); i++) {
-            scale = Math.max(scale, Math.abs(expected.data()[i]));
-            worst = Math.max(worst, Math.abs(expected.data()[i] - actual.data()[i]));
-        }
-        assertTrue(scale > 0, what + ": all-zero logits");
-        assertTrue(worst <= LOGIT_TOLERANCE * scale, what + ": largest logit difference " + worst + " exceeds "
-                + LOGIT_TOLERANCE + " x " + scale);
-        System.out.printf("%s: largest logit difference %.3g of max |logit| %.3g%n", what, worst, scale);
     }
 }

@@ -102,7 +102,7 @@ class CudaTransformerTest {
         }
     }
 
-    private static int[] prompt(SplittableRandom random, ModelConfig config, int length) {
+    static int[] prompt(SplittableRandom random, ModelConfig config, int length) {
         int[] p = new int[length];
         for (int i = 0; i < length; i++) {
             p[i] = random.nextInt(config.vocabSize());
@@ -122,7 +122,7 @@ class CudaTransformerTest {
         return best;
     }
 
-    private static void assertLogitsClose(FloatMatrix expected, FloatMatrix actual, double tolerance, String what) {
+    static void assertLogitsClose(FloatMatrix expected, FloatMatrix actual, double tolerance, String what) {
         assertEquals(expected.rows(), actual.rows(), what);
         assertEquals(expected.cols(), actual.cols(), what);
         double scale = 0;
