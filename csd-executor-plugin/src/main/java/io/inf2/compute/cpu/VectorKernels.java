@@ -2,6 +2,7 @@ package io.inf2.compute.cpu;
 
 import io.inf2.tensor.DType;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
@@ -100,6 +101,11 @@ public final class VectorKernels implements CpuKernels {
         final float[] row = new float[WIDE_COLS];
         /** The input row of a one-row linear, its pairs split as {@link #splitPairs} lays them out. */
         float[] pairs = new float[4096];
+        /**
+         * The sum of every int the one-row kernels read ahead ({@link #touchAhead}): stored so that
+         * the JIT cannot drop those loads as unused.
+         */
+        int touched;
 
         float[] pairs(int k) {
             if (pairs.length < k) {
@@ -211,11 +217,12 @@ public final class VectorKernels implements CpuKernels {
     private void linearOneRow(float[] x, int k, MemorySegment weight, DType dtype, int nFrom, int nTo,
                               float[] out, Scratch scratch) {
         int n = nFrom;
+        int touched = 0;
         switch (dtype) {
             case BF16 -> {
                 float[] pairs = splitPairs(x, k, scratch.pairs(k), 1f);
                 for (; n + 2 * DOT_ROWS <= nTo; n += 2 * DOT_ROWS) {
-                    dotRowsBf16x8(pairs, x, k, weight, n, out);
+                    touched += dotRowsBf16x8(pairs, x, k, weight, n, out, ahead(n, 2 * DOT_ROWS, nTo, 2L * k));
                 }
                 for (; n + DOT_ROWS <= nTo; n += DOT_ROWS) {
                     dotRowsBf16(pairs, x, k, weight, n, out);
@@ -225,8 +232,12 @@ public final class VectorKernels implements CpuKernels {
                 float[] pairs = halfWidening == HalfWidening.LANES
                         ? splitPairs(x, k, scratch.pairs(k), HALF_SCALE) : null;
                 for (; n + DOT_ROWS <= nTo; n += DOT_ROWS) {
-                    if (pairs == null || !dotRowsF16Lanes(pairs, x, k, weight, n, out)) {
+                    int read = pairs == null ? LANES_REFUSED
+                            : dotRowsF16Lanes(pairs, x, k, weight, n, out, ahead(n, DOT_ROWS, nTo, 2L * k));
+                    if (read == LANES_REFUSED) {
                         dotRowsF16(x, k, weight, n, out, scratch.panel);
+                    } else {
+                        touched += read;
                     }
                 }
             }
@@ -236,9 +247,44 @@ public final class VectorKernels implements CpuKernels {
                 }
             }
         }
+        scratch.touched += touched;
         for (; n < nTo; n++) {
             out[n] += dotExact(x, k, weight, dtype, n);
         }
+    }
+
+    /**
+     * Where the tile of {@code rows} rows after the one at row n starts, in bytes, when rows are short
+     * ({@link #TOUCH_AHEAD_MAX_ROW_BYTES}) and that tile lies within this piece's rows [.., nTo);
+     * otherwise {@link #NO_TOUCH}.
+     */
+    private static long ahead(int n, int rows, int nTo, long rowBytes) {
+        return rowBytes <= TOUCH_AHEAD_MAX_ROW_BYTES && n + 2 * rows <= nTo ? (n + rows) * rowBytes : NO_TOUCH;
+    }
+
+    /** {@link #ahead} when no tile is to be touched: a loop-invariant test in the kernels' loops. */
+    private static final long NO_TOUCH = -1;
+
+    /**
+     * Rows up to this long have the next tile touched ahead ({@link #touchAhead}): up to 1024 columns
+     * of f16 or bf16. Longer rows stream well on their own (6 KiB rows reached 1.6 to 2 times the
+     * rate of 1.5 KiB ones without it), and their next tile would crowd the current one out of L1.
+     * f32 rows are not touched ahead: their loop is all loads already, and in interleaved runs the
+     * touches (and the test for them) cost more than they gained.
+     */
+    private static final long TOUCH_AHEAD_MAX_ROW_BYTES = 2048;
+
+    /**
+     * Reads one int from each of the two cache lines at {@code at} and {@code at + 64}. The one-row
+     * kernels call it once per step of their loop on the next tile's bytes, so that tile is in cache
+     * before its own loop starts. Rows of a one-row tile are read as one memory stream each; a row
+     * of hidden size 768 in f16 is 24 cache lines, too short for the hardware prefetcher to ramp up
+     * before the stream ends, and such matrices (most of opt-125m, every lm_head of width 768)
+     * streamed at 60% of the rate of 3072-wide rows. The loads are independent of the arithmetic, so
+     * out-of-order execution keeps them in flight alongside it.
+     */
+    private static int touchAhead(MemorySegment weight, long at) {
+        return weight.get(ValueLayout.JAVA_INT_UNALIGNED, at) + weight.get(ValueLayout.JAVA_INT_UNALIGNED, at + 64);
     }
 
     /** bf16 elements per int-lane block: two per lane. */
@@ -282,10 +328,12 @@ public final class VectorKernels implements CpuKernels {
      * lanes ({@link #HALF_SCALE}); {@code scaledPairs} is x times 2^112 laid out by
      * {@link #splitPairs}. A half with exponent field 31 (Inf, NaN) would read as a finite number, so
      * the exponent bits of every weight are OR-ed together and a tile where they could include 31
-     * adds nothing and returns false, for an exact path to redo. That needs some weight of at least
+     * adds nothing and returns {@link #LANES_REFUSED}, for an exact path to redo; otherwise it returns
+     * what {@link #touchAhead} read of the tile at byte {@code ahead}. That needs some weight of at least
      * 2 in magnitude in the tile (exponent 16 or more), so a trained model's weights rarely trigger it.
      */
-    private static boolean dotRowsF16Lanes(float[] scaledPairs, float[] x, int k, MemorySegment weight, int n, float[] out) {
+    private static int dotRowsF16Lanes(float[] scaledPairs, float[] x, int k, MemorySegment weight, int n, float[] out,
+                                       long ahead) {
         long r0 = (long) n * k * 2;
         long r1 = r0 + 2L * k;
         long r2 = r1 + 2L * k;
@@ -295,6 +343,7 @@ public final class VectorKernels implements CpuKernels {
         FloatVector a2 = a0;
         FloatVector a3 = a0;
         IntVector seen = IntVector.zero(INTS);
+        int touched = 0;
         int blocked = k - k % PAIR_BLOCK;
         for (int i = 0; i < blocked; i += PAIR_BLOCK) {
             FloatVector even = FloatVector.fromArray(FLOATS, scaledPairs, i);
@@ -304,6 +353,11 @@ public final class VectorKernels implements CpuKernels {
             IntVector p2 = IntVector.fromMemorySegment(INTS, weight, r2 + 2L * i, ByteOrder.LITTLE_ENDIAN);
             IntVector p3 = IntVector.fromMemorySegment(INTS, weight, r3 + 2L * i, ByteOrder.LITTLE_ENDIAN);
             seen = seen.or(p0.or(p1)).or(p2.or(p3));
+            // Four rows of 2k bytes over k/PAIR_BLOCK steps: 4·PAIR_BLOCK bytes of the next tile per step,
+            // of which two cache lines are touched (all of it with 256-bit vectors, half with 512-bit).
+            if (ahead != NO_TOUCH) {
+                touched += touchAhead(weight, ahead + 8L * i);
+            }
             // Low half: shifted to the top, then down by 3 (sign-extending); high half: down by 3.
             // The mask drops the sign's copies and the other half's bits.
             a0 = p0.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 3).and(HALF_BITS).reinterpretAsFloats()
@@ -318,7 +372,7 @@ public final class VectorKernels implements CpuKernels {
         IntVector exponents = seen.and(0x7C007C00);
         if (exponents.and(0x7C00).compare(VectorOperators.EQ, 0x7C00)
                 .or(exponents.compare(VectorOperators.GE, 0x7C000000)).anyTrue()) {
-            return false;
+            return LANES_REFUSED;
         }
         float s0 = a0.reduceLanes(VectorOperators.ADD);
         float s1 = a1.reduceLanes(VectorOperators.ADD);
@@ -335,8 +389,12 @@ public final class VectorKernels implements CpuKernels {
         out[n + 1] += s1;
         out[n + 2] += s2;
         out[n + 3] += s3;
-        return true;
+        // Never LANES_REFUSED, so a tile that was added is not redone.
+        return touched == LANES_REFUSED ? 0 : touched;
     }
+
+    /** What {@link #dotRowsF16Lanes} returns for a tile it adds nothing for. */
+    private static final int LANES_REFUSED = Integer.MIN_VALUE;
 
     /** Columns of the f16 rows a one-row tile widens at a time: four rows' worth (8 KiB of f32) stays in L1. */
     private static final int ONE_ROW_CHUNK = 512;
@@ -428,10 +486,14 @@ public final class VectorKernels implements CpuKernels {
         out[n + 3] += s3;
     }
 
-    /** bf16 weight rows n..n+7 times x, added to out[n..n+7]: {@link #dotRowsBf16} over eight memory streams. */
-    private static void dotRowsBf16x8(float[] pairs, float[] x, int k, MemorySegment weight, int n, float[] out) {
+    /**
+     * bf16 weight rows n..n+7 times x, added to out[n..n+7]: {@link #dotRowsBf16} over eight memory
+     * streams. Returns what {@link #touchAhead} read of the tile at byte {@code ahead}.
+     */
+    private static int dotRowsBf16x8(float[] pairs, float[] x, int k, MemorySegment weight, int n, float[] out, long ahead) {
         long stride = 2L * k;
         long r0 = n * stride;
+        int touched = 0;
         FloatVector a0 = FloatVector.zero(FLOATS);
         FloatVector a1 = a0;
         FloatVector a2 = a0;
@@ -445,6 +507,11 @@ public final class VectorKernels implements CpuKernels {
             FloatVector even = FloatVector.fromArray(FLOATS, pairs, i);
             FloatVector odd = FloatVector.fromArray(FLOATS, pairs, i + LANES);
             long at = r0 + 2L * i;
+            // Eight rows of 2k bytes over k/PAIR_BLOCK steps: 8·PAIR_BLOCK bytes of the next tile per
+            // step, of which four cache lines are touched (all of it with 256-bit vectors).
+            if (ahead != NO_TOUCH) {
+                touched += touchAhead(weight, ahead + 16L * i) + touchAhead(weight, ahead + 16L * i + 128);
+            }
             IntVector p;
             p = IntVector.fromMemorySegment(INTS, weight, at, ByteOrder.LITTLE_ENDIAN);
             a0 = p.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, p.and(0xFFFF0000).reinterpretAsFloats().fma(odd, a0));
@@ -471,6 +538,7 @@ public final class VectorKernels implements CpuKernels {
         out[n + 5] += a5.reduceLanes(VectorOperators.ADD) + bf16Tail(x, blocked, k, weight, r0 + 5L * stride);
         out[n + 6] += a6.reduceLanes(VectorOperators.ADD) + bf16Tail(x, blocked, k, weight, r0 + 6L * stride);
         out[n + 7] += a7.reduceLanes(VectorOperators.ADD) + bf16Tail(x, blocked, k, weight, r0 + 7L * stride);
+        return touched;
     }
 
     /** Σ x[i]·w[i] over columns from..k-1 of the bf16 row at byte offset {@code row}: what a tile's int lanes leave over. */

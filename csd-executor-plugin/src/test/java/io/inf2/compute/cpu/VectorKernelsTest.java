@@ -207,6 +207,40 @@ class VectorKernelsTest {
     }
 
     @Test
+    void oneRowLinearOverShortRowsReadsAheadOnlyWithinItsRowRange() {
+        // Rows of at most 2 KiB have the next tile read ahead while the current one is multiplied.
+        // Each range gets a weight segment that ends at its last row, so a read past the range's
+        // rows fails; weights in {-1, -0.5, 0, 0.5, 1} and integer x keep every sum exact, so the
+        // fast results must equal the reference bit for bit. One tile in the f16 weights holds 4 and
+        // 1.5, whose exponent fields OR to 31: the lane path refuses that tile after having read
+        // ahead from it, and the exact path must take over.
+        SplittableRandom random = new SplittableRandom(13);
+        int n = 70;
+        CpuKernels lanes = new VectorKernels(VectorKernels.HalfWidening.LANES);
+        for (DType dtype : new DType[] {DType.F16, DType.BF16}) {
+            for (int k : new int[] {768, 1000, 1024}) {
+                MemorySegment w = ARENA.allocate((long) n * k * dtype.byteSize());
+                for (long i = 0; i < (long) n * k; i++) {
+                    dtype.setFloat(w, i, random.nextInt(-2, 3) * 0.5f);
+                }
+                dtype.setFloat(w, 13L * k + 5, 4f);
+                dtype.setFloat(w, 14L * k + 700, 1.5f);
+                float[] x = randomFloats(random, k, true);
+                for (int[] range : new int[][] {{0, n}, {8, 40}, {12, 20}, {60, 70}, {0, 13}, {3, 29}}) {
+                    MemorySegment upToRange = w.asSlice(0, (long) range[1] * k * dtype.byteSize());
+                    float[] expected = new float[n];
+                    float[] actual = new float[n];
+                    reference.linear(x, 1, k, upToRange, dtype, null, null, range[0], range[1], expected, n);
+                    lanes.linear(x, 1, k, upToRange, dtype, null, null, range[0], range[1], actual, n);
+                    for (int j = range[0]; j < range[1]; j++) {
+                        assertEquals(expected[j], actual[j], dtype + " k=" + k + " rows " + range[0] + ".." + range[1] + ", row " + j);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void halfWideningDefaultsToTheHardwareConversionOnIntelOnly() {
         assertEquals(VectorKernels.HalfWidening.HARDWARE, VectorKernels.defaultFor("GenuineIntel"));
         assertEquals(VectorKernels.HalfWidening.LANES, VectorKernels.defaultFor("AuthenticAMD"));
