@@ -84,11 +84,11 @@ final class Transformer {
                 }
                 FloatMatrix hk = backend.download(k);
                 FloatMatrix hv = backend.download(v);
-                FloatMatrix hx = backend.download(n);
+                FloatMatrix hx = cache.keepsLayerInput() ? backend.download(n) : null;
                 for (int s = 0; s < prompts.length; s++) {
                     int from = starts[s];
                     int to = from + lengths[s];
-                    cache.writePrompt(l, slots[s], hk.rows(from, to), hv.rows(from, to), hx.rows(from, to));
+                    cache.writePrompt(l, slots[s], hk.rows(from, to), hv.rows(from, to), hx == null ? null : hx.rows(from, to));
                 }
             });
             mlpBlock(x, w);
@@ -144,7 +144,7 @@ final class Transformer {
                     }
                     FloatMatrix out = new FloatMatrix(bs.length, config.qDim());
                     cache.appendAndAttend(l, bs, backend.download(q), backend.download(k), backend.download(v),
-                            backend.download(n), out);
+                            cache.keepsLayerInput() ? backend.download(n) : null, out);
                     try (Activations uploaded = backend.upload(out)) {
                         copy(uploaded, attnOut);
                     }

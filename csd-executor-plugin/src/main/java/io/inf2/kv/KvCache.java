@@ -22,7 +22,8 @@ public interface KvCache extends AutoCloseable {
      * @param keys       [promptTokens, kvDim]
      * @param values     [promptTokens, kvDim]
      * @param layerInput [promptTokens, hidden]: the normalized layer input the K and V projections
-     *                   consumed; kept by places that recompute K and V (the X-cache), else ignored
+     *                   consumed; kept by places that recompute K and V (the X-cache); null when
+     *                   {@link #keepsLayerInput()} is false
      */
     void writePrompt(int layer, int slot, FloatMatrix keys, FloatMatrix values, FloatMatrix layerInput);
 
@@ -39,6 +40,14 @@ public interface KvCache extends AutoCloseable {
      */
     void appendAndAttend(int layer, int[] slots, FloatMatrix queries, FloatMatrix keys, FloatMatrix values,
                          FloatMatrix layerInput, FloatMatrix out);
+
+    /**
+     * Whether this cache keeps the layer input X (to recompute K and V from it). When false the
+     * engine passes null as {@code layerInput} and saves moving X to the host.
+     */
+    default boolean keepsLayerInput() {
+        return true;
+    }
 
     /** Number of tokens cached for {@code slot} (the same in every layer once a step completes). */
     int length(int slot);

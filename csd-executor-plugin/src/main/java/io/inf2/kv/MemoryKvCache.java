@@ -147,6 +147,12 @@ public final class MemoryKvCache implements KvCache {
         return grown;
     }
 
+    /** K and V are kept as they are; X would only be carried to the host for nothing. */
+    @Override
+    public boolean keepsLayerInput() {
+        return false;
+    }
+
     @Override
     public int length(int slot) {
         return lengths[layers - 1][slot];

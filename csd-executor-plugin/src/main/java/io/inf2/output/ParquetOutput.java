@@ -71,8 +71,10 @@ public final class ParquetOutput {
                         throw reader.sourceFailure;
                     }
                     throw new IllegalStateException(target + ": Arrow's Parquet writer failed (" + e.getMessage() + ")", e);
+                } finally {
+                    // Also when the rows failed: the allocator must not close while native threads hold a batch.
+                    awaitNativeRelease(batches, target);
                 }
-                awaitNativeRelease(batches, target);
             }
             if (reader.rowsRead == 0) {
                 throw new IllegalArgumentException(target + ": no rows to write (Arrow's Parquet writer makes no file "
