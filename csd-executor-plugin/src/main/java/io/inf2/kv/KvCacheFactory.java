@@ -26,4 +26,40 @@ public interface KvCacheFactory extends AutoCloseable {
 
     @Override
     void close();
+
+    /** What opens one batch's cache, for {@link #perBatch}. */
+    @FunctionalInterface
+    interface BatchCacheOpener {
+        KvCache create(ModelConfig model, int slots, int maxTokens, KvProjector projector, KvTraffic traffic);
+    }
+
+    /**
+     * A factory for places that share nothing between batches: each cache owns all it holds, so the
+     * factory has nothing to close.
+     *
+     * @param deviceName  the one device name the place reports
+     * @param description its line for logs
+     */
+    static KvCacheFactory perBatch(String deviceName, String description, BatchCacheOpener opener) {
+        return new KvCacheFactory() {
+            @Override
+            public KvCache create(ModelConfig model, int slots, int maxTokens, KvProjector projector, KvTraffic traffic) {
+                return opener.create(model, slots, maxTokens, projector, traffic);
+            }
+
+            @Override
+            public List<String> deviceNames() {
+                return List.of(deviceName);
+            }
+
+            @Override
+            public String describe() {
+                return description;
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+    }
 }

@@ -4,7 +4,6 @@ import io.inf2.compute.cpu.CpuBackend;
 import io.inf2.compute.cpu.CpuAttention;
 import io.inf2.model.ModelConfig;
 import io.inf2.tensor.FloatMatrix;
-import java.util.List;
 
 /**
  * The KV cache in host memory, with decode attention on host CPU threads (FlexGen's CPU delegation
@@ -52,26 +51,8 @@ public final class MemoryKvCache implements KvCache {
 
     /** A factory of memory caches whose host attention runs on {@code host}. */
     public static KvCacheFactory factory(CpuBackend host) {
-        return new KvCacheFactory() {
-            @Override
-            public KvCache create(ModelConfig model, int slots, int maxTokens, KvProjector projector, KvTraffic traffic) {
-                return new MemoryKvCache(model, slots, maxTokens, host, traffic);
-            }
-
-            @Override
-            public List<String> deviceNames() {
-                return List.of("host-memory");
-            }
-
-            @Override
-            public String describe() {
-                return "kv-cache=memory (host, attention on " + host.threads() + " CPU threads)";
-            }
-
-            @Override
-            public void close() {
-            }
-        };
+        return KvCacheFactory.perBatch("host-memory", "kv-cache=memory (host, attention on " + host.threads() + " CPU threads)",
+                (model, slots, maxTokens, projector, traffic) -> new MemoryKvCache(model, slots, maxTokens, host, traffic));
     }
 
     @Override

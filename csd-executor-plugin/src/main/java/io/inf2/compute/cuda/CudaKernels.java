@@ -208,8 +208,7 @@ final class CudaKernels implements AutoCloseable {
         }
 
         Arguments ptr(long deviceAddress) {
-            values.set(JAVA_LONG, 8L * count++, deviceAddress);
-            return this;
+            return i64(deviceAddress);
         }
 
         Arguments i64(long v) {

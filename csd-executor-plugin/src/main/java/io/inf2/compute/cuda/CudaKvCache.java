@@ -5,13 +5,11 @@ import io.inf2.compute.ComputeBackend;
 import io.inf2.kv.BackendKvCache;
 import io.inf2.kv.KvCache;
 import io.inf2.kv.KvCacheFactory;
-import io.inf2.kv.KvProjector;
 import io.inf2.kv.KvTraffic;
 import io.inf2.model.ModelConfig;
 import io.inf2.tensor.DType;
 import io.inf2.tensor.FloatMatrix;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Set;
 
 /**
@@ -70,27 +68,9 @@ public final class CudaKvCache implements BackendKvCache {
 
     /** A factory of GPU caches on {@code backend}; each cache owns its device memory. */
     public static KvCacheFactory factory(CudaBackend backend) {
-        return new KvCacheFactory() {
-            @Override
-            public KvCache create(ModelConfig model, int slots, int maxTokens, KvProjector projector, KvTraffic traffic) {
-                return new CudaKvCache(backend, model, slots, maxTokens, traffic);
-            }
-
-            @Override
-            public List<String> deviceNames() {
-                return List.of("gpu-memory");
-            }
-
-            @Override
-            public String describe() {
-                return "kv-cache=gpu (" + STORED + " in the memory of " + backend.context() + ", attention on the GPU)";
-            }
-
-            @Override
-            public void close() {
-                // Nothing is shared between batches: each cache frees its own blocks.
-            }
-        };
+        return KvCacheFactory.perBatch("gpu-memory", "kv-cache=gpu (" + STORED + " in the memory of " + backend.context()
+                + ", attention on the GPU)",
+                (model, slots, maxTokens, projector, traffic) -> new CudaKvCache(backend, model, slots, maxTokens, traffic));
     }
 
     @Override

@@ -228,8 +228,8 @@ public final class LayerStreamingWeights implements WeightPlacement {
         slot.handedOut = true;
         current = index;
         lastCompute = compute;
-        // The tensor the slot holds may be another object with the same name (a store's buffer); the device copy is the same.
-        return new DeviceTensor(tensor, slot.tensors.get(tensor.name()).address());
+        // Found by name: a storage-tier layer arrives as new Tensor objects per read, the device copy is the one staged.
+        return slot.tensors.get(tensor.name());
     }
 
     @Override

@@ -16,6 +16,19 @@ __device__ __forceinline__ float token_weight(const float* x, int i, float maxLo
     return expf((x[i] - maxLogit) / temperature);
 }
 
+// The largest value across the warp and its index, the lowest index among equal values; every lane
+// ends with the answer.
+__device__ __forceinline__ void warp_argmax(float& best, int& bestAt) {
+    for (int o = 16; o > 0; o >>= 1) {
+        float ov = __shfl_xor_sync(FULL_MASK, best, o);
+        int oi = __shfl_xor_sync(FULL_MASK, bestAt, o);
+        if (ov > best || (ov == best && oi < bestAt)) {
+            best = ov;
+            bestAt = oi;
+        }
+    }
+}
+
 extern "C" __global__ void select_tokens(const float* logits, int vocab, const float* temperature,
                                          const int* topK, const float* topP, const float* uniform, int* tokens) {
     __shared__ float scratch[32];
@@ -43,14 +56,7 @@ extern "C" __global__ void select_tokens(const float* logits, int vocab, const f
             bestAt = i;
         }
     }
-    for (int o = 16; o > 0; o >>= 1) {
-        float ov = __shfl_xor_sync(FULL_MASK, best, o);
-        int oi = __shfl_xor_sync(FULL_MASK, bestAt, o);
-        if (ov > best || (ov == best && oi < bestAt)) {
-            best = ov;
-            bestAt = oi;
-        }
-    }
+    warp_argmax(best, bestAt);
     if (lane == 0) {
         warpBest[warp] = best;
         warpBestIndex[warp] = bestAt;
@@ -59,14 +65,7 @@ extern "C" __global__ void select_tokens(const float* logits, int vocab, const f
     if (warp == 0) {
         best = lane < (blockDim.x >> 5) ? warpBest[lane] : NEG_INF;
         bestAt = lane < (blockDim.x >> 5) ? warpBestIndex[lane] : 0x7fffffff;
-        for (int o = 16; o > 0; o >>= 1) {
-            float ov = __shfl_xor_sync(FULL_MASK, best, o);
-            int oi = __shfl_xor_sync(FULL_MASK, bestAt, o);
-            if (ov > best || (ov == best && oi < bestAt)) {
-                best = ov;
-                bestAt = oi;
-            }
-        }
+        warp_argmax(best, bestAt);
         if (lane == 0) {
             bestValue = best;
             bestIndex = bestAt;
