@@ -35,6 +35,38 @@ public interface ComputeBackend extends AutoCloseable {
     /** out = x · wᵀ (+ bias): x [m, k], w [n, k], bias [n] or null, out [m, n]. */
     void linear(Activations x, Tensor weight, Tensor bias, Activations out);
 
+    /**
+     * Several linear maps of one input (q, k and v; gate and up): {@code outs[i] = x · weights[i]ᵀ
+     * (+ biases[i])}; {@code biases} may hold nulls. A backend may share work between them (the
+     * input's conversion, one product over weights it keeps side by side).
+     */
+    default void linears(Activations x, List<Tensor> weights, List<Tensor> biases, List<Activations> outs) {
+        if (weights.size() != biases.size() || weights.size() != outs.size()) {
+            throw new IllegalArgumentException("linears: " + weights.size() + " weights, " + biases.size() + " biases and "
+                    + outs.size() + " outputs");
+        }
+        for (int i = 0; i < weights.size(); i++) {
+            linear(x, weights.get(i), biases.get(i), outs.get(i));
+        }
+    }
+
+    /** out = act(x · wᵀ (+ bias)) for {@code activation} "relu" or "gelu" (see {@link #activate}). */
+    default void linearActivated(Activations x, Tensor weight, Tensor bias, Activations out, String activation) {
+        linear(x, weight, bias, out);
+        activate(out, activation);
+    }
+
+    /**
+     * acc += x · wᵀ (+ bias): a projection added to the residual stream. A backend may accumulate in
+     * the product itself instead of writing and adding a temporary.
+     */
+    default void linearAdd(Activations x, Tensor weight, Tensor bias, Activations acc) {
+        try (Activations projected = allocate(acc.rows(), acc.cols())) {
+            linear(x, weight, bias, projected);
+            addInPlace(acc, projected);
+        }
+    }
+
     void layerNorm(Activations x, Tensor gamma, Tensor beta, float eps, Activations out);
 
     void rmsNorm(Activations x, Tensor gamma, float eps, Activations out);

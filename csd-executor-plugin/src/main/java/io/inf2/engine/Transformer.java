@@ -11,6 +11,8 @@ import io.inf2.model.LayerWeights;
 import io.inf2.model.ModelConfig;
 import io.inf2.model.ModelWeights;
 import io.inf2.tensor.FloatMatrix;
+import java.util.Arrays;
+import java.util.List;
 
 /**
  * The decoder stack of OPT and LLaMA, written once against {@link ComputeBackend}. Prefill runs a
@@ -228,8 +230,7 @@ final class Transformer {
             try (Activations n = backend.upload(layerInput);
                  Activations k = backend.allocate(rows, config.kvDim());
                  Activations v = backend.allocate(rows, config.kvDim())) {
-                backend.linear(n, w.kWeight(), w.kBias(), k);
-                backend.linear(n, w.vWeight(), w.vBias(), v);
+                backend.linears(n, List.of(w.kWeight(), w.vWeight()), Arrays.asList(w.kBias(), w.vBias()), List.of(k, v));
                 if (llama) {
                     backend.rotary(k, config.kvHeads(), rotary, positions);
                 }
@@ -276,8 +277,7 @@ final class Transformer {
              Activations q = backend.allocate(rows, config.qDim());
              Activations k = backend.allocate(rows, config.kvDim());
              Activations v = backend.allocate(rows, config.kvDim());
-             Activations attn = backend.allocate(rows, config.qDim());
-             Activations projected = backend.allocate(rows, config.hidden())) {
+             Activations attn = backend.allocate(rows, config.qDim())) {
             Activations projectionInput;
             if (config.preLayerNorm()) {
                 norm(x, w.attnNormWeight(), w.attnNormBias(), n);
@@ -285,16 +285,14 @@ final class Transformer {
             } else {
                 projectionInput = x;
             }
-            backend.linear(projectionInput, w.qWeight(), w.qBias(), q);
-            backend.linear(projectionInput, w.kWeight(), w.kBias(), k);
-            backend.linear(projectionInput, w.vWeight(), w.vBias(), v);
+            backend.linears(projectionInput, List.of(w.qWeight(), w.kWeight(), w.vWeight()),
+                    Arrays.asList(w.qBias(), w.kBias(), w.vBias()), List.of(q, k, v));
             if (llama) {
                 backend.rotary(q, config.heads(), rotary, positions);
                 backend.rotary(k, config.kvHeads(), rotary, positions);
             }
             step.run(projectionInput, q, k, v, attn);
-            backend.linear(attn, w.oWeight(), w.oBias(), projected);
-            backend.addInPlace(x, projected);
+            backend.linearAdd(attn, w.oWeight(), w.oBias(), x);
             if (!config.preLayerNorm()) {
                 norm(x, w.attnNormWeight(), w.attnNormBias(), n);
                 copy(n, x);
@@ -305,8 +303,7 @@ final class Transformer {
     private void mlpBlock(Activations x, LayerWeights w) {
         int rows = x.rows();
         try (Activations n = backend.allocate(rows, config.hidden());
-             Activations inner = backend.allocate(rows, config.intermediate());
-             Activations out = backend.allocate(rows, config.hidden())) {
+             Activations inner = backend.allocate(rows, config.intermediate())) {
             Activations input;
             if (config.preLayerNorm()) {
                 norm(x, w.mlpNormWeight(), w.mlpNormBias(), n);
@@ -314,17 +311,16 @@ final class Transformer {
             } else {
                 input = x;
             }
-            backend.linear(input, w.fc1Weight(), w.fc1Bias(), inner);
             if (llama) {
                 try (Activations up = backend.allocate(rows, config.intermediate())) {
-                    backend.linear(input, w.fcUpWeight(), w.fcUpBias(), up);
+                    backend.linears(input, List.of(w.fc1Weight(), w.fcUpWeight()), Arrays.asList(w.fc1Bias(), w.fcUpBias()),
+                            List.of(inner, up));
                     backend.siluMul(inner, up);
                 }
             } else {
-                backend.activate(inner, config.activation());
+                backend.linearActivated(input, w.fc1Weight(), w.fc1Bias(), inner, config.activation());
             }
-            backend.linear(inner, w.fc2Weight(), w.fc2Bias(), out);
-            backend.addInPlace(x, out);
+            backend.linearAdd(inner, w.fc2Weight(), w.fc2Bias(), x);
             if (!config.preLayerNorm()) {
                 norm(x, w.mlpNormWeight(), w.mlpNormBias(), n);
                 copy(n, x);

@@ -12,6 +12,7 @@ final class CudaActivations implements Activations {
     private final int cols;
     private final DeviceBuffer buffer;
     private boolean closed;
+    private long version;
 
     /** @param buffer at least rows · cols floats, or null for an empty matrix */
     CudaActivations(CudaBackend owner, DeviceBuffer buffer, int rows, int cols) {
@@ -31,6 +32,19 @@ final class CudaActivations implements Activations {
             throw new IllegalStateException(this + " used after close");
         }
         return buffer == null ? 0L : buffer.address();
+    }
+
+    /** Counts the operations queued to write this matrix: a copy made of it is current while this is unchanged. */
+    long version() {
+        return version;
+    }
+
+    void written() {
+        version++;
+    }
+
+    boolean isClosed() {
+        return closed;
     }
 
     long elements() {

@@ -5,6 +5,7 @@ import io.inf2.compute.ComputeBackend;
 import io.inf2.compute.RotaryTable;
 import io.inf2.compute.WeightLayout;
 import io.inf2.compute.WeightTier;
+import io.inf2.model.LayerWeights;
 import io.inf2.nativeio.Cublas;
 import io.inf2.nativeio.CudaDriver;
 import io.inf2.nativeio.CudaException;
@@ -58,8 +59,12 @@ public final class CudaBackend implements ComputeBackend {
     public record Availability(boolean available, String reason) {
     }
 
-    /** Fewest keys a block of split decode attention takes: below this, splitting costs more than it gains. */
-    static final int MIN_KEYS_PER_SPLIT = 64;
+    /**
+     * Fewest keys a block of split decode attention takes: one round of its 8 groups of 4 keys (a
+     * block's time is a few dependent memory round trips, so fewer rounds each over more blocks is
+     * faster, until the merge of more parts costs more than it saves).
+     */
+    static final int MIN_KEYS_PER_SPLIT = 32;
     private static final int ARGUMENT_ALIGNMENT = 256;
 
     private final CudaContext context;
@@ -71,6 +76,17 @@ public final class CudaBackend implements ComputeBackend {
     private final Map<RotaryTable, DeviceBuffer[]> rotaryTables = new IdentityHashMap<>();
     private final Scratch arguments;
     private final Scratch narrowedInput;
+    private final Scratch fusedOutput;
+    /**
+     * What {@link #narrowedInput} holds: the values of {@code narrowedSource} at its version
+     * {@code narrowedVersion}, in {@code narrowedType}. Products of an unchanged input reuse it; kernels
+     * whose output is the next product's input (norms, activations, attention merges) write it as they go.
+     */
+    private CudaActivations narrowedSource;
+    private long narrowedVersion;
+    private DType narrowedType;
+    /** The weight type of the last product (null before the first or for F32 weights): the type to narrow to. */
+    private DType productType;
     private final Scratch partials;
     private final Scratch mergeInput;
     private final BufferPool pool = new BufferPool();
@@ -95,6 +111,7 @@ public final class CudaBackend implements ComputeBackend {
         this.weights = new ResidentWeights(context);
         this.arguments = new Scratch("kernel arguments");
         this.narrowedInput = new Scratch("linear input in the weight's type");
+        this.fusedOutput = new Scratch("output of one product over adjacent weights");
         this.partials = new Scratch("decode attention partials");
         this.mergeInput = new Scratch("attention merge input");
     }
@@ -159,6 +176,13 @@ public final class CudaBackend implements ComputeBackend {
             weights.close();
             weights = streaming;
         } else {
+            // q, k and v (and LLaMA's gate and up) side by side, so that linears() runs one product.
+            for (LayerWeights layer : layout.layers()) {
+                weights.prefetchAdjacent(List.of(layer.qWeight(), layer.kWeight(), layer.vWeight()));
+                if (layer.fcUpWeight() != null) {
+                    weights.prefetchAdjacent(List.of(layer.fc1Weight(), layer.fcUpWeight()));
+                }
+            }
             weights.prefetch(layout.tensorsIn(WeightTier.DEVICE));
         }
     }
@@ -255,7 +279,7 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     private void embedding(int[] indices, Tensor table, Activations target, boolean accumulate, String what, String op) {
-        CudaActivations o = dev(target, op);
+        CudaActivations o = output(target, op);
         int cols = table.cols();
         requireShape(o, indices.length, cols, op + " output for ", table);
         for (int idx : indices) {
@@ -275,35 +299,202 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public synchronized void linear(Activations x, Tensor weight, Tensor bias, Activations out) {
         CudaActivations in = dev(x, "linear");
-        CudaActivations o = dev(out, "linear");
-        int n = weight.rows();
-        int k = weight.cols();
-        requireShape(in, in.rows(), k, "linear input for ", weight);
-        requireShape(o, in.rows(), n, "linear output for ", weight);
-        if (bias != null && bias.elementCount() != n) {
-            throw new IllegalArgumentException("linear " + weight.name() + ": bias " + bias.name() + " has " + bias.elementCount()
-                    + " elements, expected " + n);
-        }
-        int m = in.rows();
-        if (m == 0) {
+        CudaActivations o = output(out, "linear");
+        requireLinearShapes(in, weight, bias, o, "linear");
+        if (in.rows() == 0) {
             return;
         }
         context.makeCurrent();
         DeviceTensor w = weights.onDevice(weight, stream);
-        long input = in.address();
-        int type = cudaType(w.dtype());
-        if (w.dtype() != DType.F32) {
-            long elements = (long) m * k;
-            input = narrowedInput.ensure(elements * w.dtype().byteSize());
-            kernels.convertFromF32(stream, in.address(), input, w.dtype(), elements);
+        product(in, inputIn(in, w.dtype()), w, weight.rows(), o.address(), false);
+        addBias(o.address(), in.rows(), weight.rows(), bias);
+    }
+
+    /** The bias and the activation in one pass over the output, which also leaves it narrowed for the next product. */
+    @Override
+    public synchronized void linearActivated(Activations x, Tensor weight, Tensor bias, Activations out, String activation) {
+        CudaActivations in = dev(x, "linearActivated");
+        CudaActivations o = output(out, "linearActivated");
+        requireLinearShapes(in, weight, bias, o, "linearActivated");
+        if (!activation.equals("relu") && !activation.equals("gelu")) {
+            throw new IllegalArgumentException("unknown activation " + activation + " (expected relu or gelu)");
         }
-        // Row-major out[m, n] = x[m, k] · W[n, k]ᵀ is column-major outᵀ[n, m] = Wᵀ(op T on the
-        // column-major k×n view of W) · xᵀ (the column-major k×m view of x).
-        cublas.gemmEx(cublasHandle, Cublas.CUBLAS_OP_T, Cublas.CUBLAS_OP_N, n, m, k, 1f, w.address(), type, k,
-                input, type, k, 0f, o.address(), Cublas.CUDA_R_32F, n, Cublas.CUBLAS_COMPUTE_32F, weight.name());
+        if (in.rows() == 0) {
+            return;
+        }
+        context.makeCurrent();
+        DeviceTensor w = weights.onDevice(weight, stream);
+        product(in, inputIn(in, w.dtype()), w, weight.rows(), o.address(), false);
+        DeviceTensor b = bias == null ? null : weights.onDevice(bias, stream);
+        kernels.biasActivation(stream, o.address(), in.rows(), weight.rows(), b == null ? 0L : b.address(),
+                b == null ? DType.F32 : b.dtype(), activation, narrowedCopyOf(o));
+    }
+
+    /** The product accumulates into {@code acc} (cuBLAS with β = 1): no temporary, no separate add. */
+    @Override
+    public synchronized void linearAdd(Activations x, Tensor weight, Tensor bias, Activations acc) {
+        CudaActivations in = dev(x, "linearAdd");
+        CudaActivations a = output(acc, "linearAdd");
+        requireLinearShapes(in, weight, bias, a, "linearAdd");
+        if (in.address() == a.address()) {
+            throw new IllegalArgumentException("linearAdd " + weight.name() + ": the input is the accumulator");
+        }
+        if (in.rows() == 0) {
+            return;
+        }
+        context.makeCurrent();
+        DeviceTensor w = weights.onDevice(weight, stream);
+        product(in, inputIn(in, w.dtype()), w, weight.rows(), a.address(), true);
+        addBias(a.address(), in.rows(), weight.rows(), bias);
+    }
+
+    /**
+     * The input is converted to the weights' type once for all of them. Weights that the placement
+     * laid side by side ({@link WeightPlacement#prefetchAdjacent}) are one matrix of their summed
+     * rows: one product into a scratch buffer, then one kernel that splits its columns into the
+     * outputs and adds the biases. A single product over three 4096-row weights ran in 60% of the
+     * time of three on an H200 (tools/gpu/decode_reference.py).
+     */
+    @Override
+    public synchronized void linears(Activations x, List<Tensor> weightList, List<Tensor> biases, List<Activations> outs) {
+        int count = weightList.size();
+        if (biases.size() != count || outs.size() != count) {
+            throw new IllegalArgumentException("linears: " + count + " weights, " + biases.size() + " biases and "
+                    + outs.size() + " outputs");
+        }
+        CudaActivations in = dev(x, "linears");
+        CudaActivations[] o = new CudaActivations[count];
+        for (int i = 0; i < count; i++) {
+            o[i] = output(outs.get(i), "linears");
+            requireLinearShapes(in, weightList.get(i), biases.get(i), o[i], "linears");
+        }
+        if (in.rows() == 0 || count == 0) {
+            return;
+        }
+        context.makeCurrent();
+        DeviceTensor[] w = new DeviceTensor[count];
+        for (int i = 0; i < count; i++) {
+            w[i] = weights.onDevice(weightList.get(i), stream);
+            if (w[i].dtype() != w[0].dtype()) {
+                throw new IllegalArgumentException("linears: " + weightList.get(i).name() + " is " + w[i].dtype() + ", "
+                        + weightList.getFirst().name() + " is " + w[0].dtype());
+            }
+        }
+        int m = in.rows();
+        long input = inputIn(in, w[0].dtype());
+        if (count <= CudaKernels.MAX_SPLIT_OUTPUTS && adjacent(w) && sharedBiasType(biases) != null) {
+            int total = 0;
+            for (Tensor t : weightList) {
+                total += t.rows();
+            }
+            long fused = fusedOutput.ensure((long) m * total * Float.BYTES);
+            product(in, input, w[0], total, fused, false);
+            long[] targets = new long[count];
+            int[] widths = new int[count];
+            long[] biasAddresses = new long[count];
+            for (int i = 0; i < count; i++) {
+                targets[i] = o[i].address();
+                widths[i] = weightList.get(i).rows();
+                Tensor b = biases.get(i);
+                biasAddresses[i] = b == null ? 0 : weights.onDevice(b, stream).address();
+            }
+            kernels.splitColumns(stream, fused, m, total, targets, widths, biasAddresses, sharedBiasType(biases));
+            return;
+        }
+        for (int i = 0; i < count; i++) {
+            product(in, input, w[i], weightList.get(i).rows(), o[i].address(), false);
+            addBias(o[i].address(), m, weightList.get(i).rows(), biases.get(i));
+        }
+    }
+
+    /** Whether each weight starts where the one before it ends, in device memory. */
+    private static boolean adjacent(DeviceTensor[] w) {
+        for (int i = 1; i < w.length; i++) {
+            if (w[i - 1].address() + w[i - 1].byteSize() != w[i].address() || w[i].source().cols() != w[0].source().cols()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The one type every present bias has (F32 when there are none); null when they differ. */
+    private static DType sharedBiasType(List<Tensor> biases) {
+        DType type = null;
+        for (Tensor b : biases) {
+            if (b != null) {
+                if (type != null && type != b.dtype()) {
+                    return null;
+                }
+                type = b.dtype();
+            }
+        }
+        return type == null ? DType.F32 : type;
+    }
+
+    private static void requireLinearShapes(CudaActivations in, Tensor weight, Tensor bias, CudaActivations out, String op) {
+        int n = weight.rows();
+        int k = weight.cols();
+        requireShape(in, in.rows(), k, op + " input for ", weight);
+        requireShape(out, in.rows(), n, op + " output for ", weight);
+        if (bias != null && bias.elementCount() != n) {
+            throw new IllegalArgumentException(op + " " + weight.name() + ": bias " + bias.name() + " has " + bias.elementCount()
+                    + " elements, expected " + n);
+        }
+    }
+
+    /** The input's device address in the weights' type: converted into a scratch buffer unless F32. */
+    private long inputIn(CudaActivations in, DType weightType) {
+        productType = weightType == DType.F32 ? null : weightType;
+        if (weightType == DType.F32) {
+            return in.address();
+        }
+        long converted = narrowedInput.ensure(in.elements() * weightType.byteSize());
+        if (narrowedSource == in && narrowedVersion == in.version() && narrowedType == weightType && !in.isClosed()) {
+            return converted;
+        }
+        kernels.convertFromF32(stream, in.address(), converted, weightType, in.elements());
+        remember(in, weightType);
+        return converted;
+    }
+
+    /**
+     * Where a kernel writing {@code out} should also write it narrowed for the next product, and records
+     * that it will; {@link CudaKernels.Narrowed#NONE} while products read F32 weights (or none ran yet).
+     * Call after {@link #output} and just before queueing that kernel.
+     */
+    private CudaKernels.Narrowed narrowedCopyOf(CudaActivations out) {
+        if (productType == null) {
+            return CudaKernels.Narrowed.NONE;
+        }
+        long address = narrowedInput.ensure(out.elements() * productType.byteSize());
+        remember(out, productType);
+        return new CudaKernels.Narrowed(address, productType);
+    }
+
+    private void remember(CudaActivations source, DType type) {
+        narrowedSource = source;
+        narrowedVersion = source.version();
+        narrowedType = type;
+    }
+
+    /**
+     * out[m, n] (=, or += with {@code accumulate}) input[m, k] · W[n, k]ᵀ, fp32 accumulation, where n
+     * may cover several adjacent weights starting at {@code w}. Row-major out[m, n] = x · Wᵀ is
+     * column-major outᵀ[n, m] = Wᵀ (op T on the column-major k×n view of W) · xᵀ (the column-major
+     * k×m view of x).
+     */
+    private void product(CudaActivations in, long input, DeviceTensor w, int n, long out, boolean accumulate) {
+        int k = w.source().cols();
+        int type = cudaType(w.dtype());
+        cublas.gemmEx(cublasHandle, Cublas.CUBLAS_OP_T, Cublas.CUBLAS_OP_N, n, in.rows(), k, 1f, w.address(), type, k,
+                input, type, k, accumulate ? 1f : 0f, out, Cublas.CUDA_R_32F, n, Cublas.CUBLAS_COMPUTE_32F,
+                w.source().name());
+    }
+
+    private void addBias(long out, int rows, int cols, Tensor bias) {
         if (bias != null) {
             DeviceTensor b = weights.onDevice(bias, stream);
-            kernels.biasAdd(stream, o.address(), m, n, b.address(), b.dtype());
+            kernels.biasAdd(stream, out, rows, cols, b.address(), b.dtype());
         }
     }
 
@@ -319,7 +510,7 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public synchronized void layerNorm(Activations x, Tensor gamma, Tensor beta, float eps, Activations out) {
         CudaActivations in = dev(x, "layerNorm");
-        CudaActivations o = dev(out, "layerNorm");
+        CudaActivations o = output(out, "layerNorm");
         requireNormShapes(in, o, gamma, "layerNorm");
         if (beta != null && beta.elementCount() != in.cols()) {
             throw new IllegalArgumentException("layerNorm: beta " + beta.name() + " has " + beta.elementCount() + " elements, expected " + in.cols());
@@ -331,20 +522,21 @@ public final class CudaBackend implements ComputeBackend {
         DeviceTensor g = weights.onDevice(gamma, stream);
         DeviceTensor b = beta == null ? null : weights.onDevice(beta, stream);
         kernels.layerNorm(stream, in.address(), o.address(), in.rows(), in.cols(), g.address(), g.dtype(),
-                b == null ? 0L : b.address(), b == null ? null : b.dtype(), eps);
+                b == null ? 0L : b.address(), b == null ? null : b.dtype(), eps, narrowedCopyOf(o));
     }
 
     @Override
     public synchronized void rmsNorm(Activations x, Tensor gamma, float eps, Activations out) {
         CudaActivations in = dev(x, "rmsNorm");
-        CudaActivations o = dev(out, "rmsNorm");
+        CudaActivations o = output(out, "rmsNorm");
         requireNormShapes(in, o, gamma, "rmsNorm");
         if (in.rows() == 0) {
             return;
         }
         context.makeCurrent();
         DeviceTensor g = weights.onDevice(gamma, stream);
-        kernels.rmsNorm(stream, in.address(), o.address(), in.rows(), in.cols(), g.address(), g.dtype(), eps);
+        kernels.rmsNorm(stream, in.address(), o.address(), in.rows(), in.cols(), g.address(), g.dtype(), eps,
+                narrowedCopyOf(o));
     }
 
     private static void requireNormShapes(CudaActivations in, CudaActivations o, Tensor gamma, String op) {
@@ -357,7 +549,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public synchronized void addInPlace(Activations acc, Activations x) {
-        CudaActivations a = dev(acc, "addInPlace");
+        CudaActivations a = output(acc, "addInPlace");
         CudaActivations b = dev(x, "addInPlace");
         requireShape(b, a.rows(), a.cols(), "addInPlace operand");
         if (a.elements() > 0) {
@@ -368,30 +560,30 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public synchronized void activate(Activations x, String kind) {
-        CudaActivations a = dev(x, "activate");
+        CudaActivations a = output(x, "activate");
         if (!kind.equals("relu") && !kind.equals("gelu")) {
             throw new IllegalArgumentException("unknown activation " + kind + " (expected relu or gelu)");
         }
         if (a.elements() > 0) {
             context.makeCurrent();
-            kernels.activation(stream, kind, a.address(), a.elements());
+            kernels.biasActivation(stream, a.address(), a.rows(), a.cols(), 0L, DType.F32, kind, narrowedCopyOf(a));
         }
     }
 
     @Override
     public synchronized void siluMul(Activations gate, Activations up) {
-        CudaActivations g = dev(gate, "siluMul");
+        CudaActivations g = output(gate, "siluMul");
         CudaActivations u = dev(up, "siluMul");
         requireShape(u, g.rows(), g.cols(), "siluMul up");
         if (g.elements() > 0) {
             context.makeCurrent();
-            kernels.siluMul(stream, g.address(), u.address(), g.elements());
+            kernels.siluMul(stream, g.address(), u.address(), g.elements(), narrowedCopyOf(g));
         }
     }
 
     @Override
     public synchronized void rotary(Activations x, int heads, RotaryTable table, int[] positions) {
-        CudaActivations a = dev(x, "rotary");
+        CudaActivations a = output(x, "rotary");
         int hd = table.headDim();
         requireShape(a, positions.length, heads * hd, "rotary input");
         for (int p : positions) {
@@ -418,7 +610,7 @@ public final class CudaBackend implements ComputeBackend {
         CudaActivations qa = dev(q, "causalAttention");
         CudaActivations ka = dev(k, "causalAttention");
         CudaActivations va = dev(v, "causalAttention");
-        CudaActivations oa = dev(out, "causalAttention");
+        CudaActivations oa = output(out, "causalAttention");
         requireHeads(heads, kvHeads, headDim, "causalAttention");
         if (starts.length != lengths.length) {
             throw new IllegalArgumentException("causalAttention: " + starts.length + " starts, " + lengths.length + " lengths");
@@ -448,7 +640,7 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public synchronized void gatherRows(Activations src, int[] rows, Activations dst) {
         CudaActivations s = dev(src, "gatherRows");
-        CudaActivations d = dev(dst, "gatherRows");
+        CudaActivations d = output(dst, "gatherRows");
         requireShape(d, rows.length, s.cols(), "gatherRows output");
         for (int r : rows) {
             if (r < 0 || r >= s.rows()) {
@@ -489,8 +681,8 @@ public final class CudaBackend implements ComputeBackend {
     public synchronized void decodeAttention(Activations q, CudaKvBlock cache, int[] slots, int heads,
                                              Activations out, Activations lse) {
         CudaActivations qa = dev(q, "decodeAttention");
-        CudaActivations oa = dev(out, "decodeAttention");
-        CudaActivations la = dev(lse, "decodeAttention");
+        CudaActivations oa = output(out, "decodeAttention");
+        CudaActivations la = output(lse, "decodeAttention");
         int headDim = cache.headDim();
         requireHeads(heads, cache.kvHeads(), headDim, "decodeAttention");
         int n = slots.length;
@@ -506,10 +698,11 @@ public final class CudaBackend implements ComputeBackend {
             maxLength = Math.max(maxLength, len);
         }
         long pairs = (long) n * heads;
-        // Enough blocks to fill the GPU twice over: few sequences get their keys split, and the
+        // Enough blocks to fill the GPU four times over: few sequences get their keys split, and the
         // splits merge exactly by log-sum-exp.
-        long wanted = Math.max(1, (2L * context.multiprocessors() + pairs - 1) / pairs);
-        int splits = (int) Math.min(wanted, (maxLength + MIN_KEYS_PER_SPLIT - 1) / MIN_KEYS_PER_SPLIT);
+        long wanted = Math.max(1, (4L * context.multiprocessors() + pairs - 1) / pairs);
+        int splits = (int) Math.min(Math.min(wanted, CudaKernels.MAX_MERGE_PARTS),
+                (maxLength + MIN_KEYS_PER_SPLIT - 1) / MIN_KEYS_PER_SPLIT);
         int keysPerSplit = (maxLength + splits - 1) / splits;
         splits = (maxLength + keysPerSplit - 1) / keysPerSplit;
         context.makeCurrent();
@@ -519,7 +712,8 @@ public final class CudaBackend implements ComputeBackend {
         kernels.decodeAttention(stream, qa.address(), cache.keysAddress(), cache.valuesAddress(), cache.dtype(),
                 cache.slotStride(), args[0], args[1], n, heads, cache.kvHeads(), headDim, keysPerSplit, splits,
                 partBase, partBase + outBytes);
-        kernels.mergePartials(stream, partBase, partBase + outBytes, splits, (int) pairs, headDim, oa.address(), la.address());
+        kernels.mergePartials(stream, partBase, partBase + outBytes, splits, (int) pairs, headDim, oa.address(), la.address(),
+                narrowedCopyOf(oa));
     }
 
     /**
@@ -532,8 +726,8 @@ public final class CudaBackend implements ComputeBackend {
         if (partOuts.size() != partLses.size() || partOuts.isEmpty()) {
             throw new IllegalArgumentException("mergeAttention: " + partOuts.size() + " outputs, " + partLses.size() + " log-sum-exps");
         }
-        CudaActivations oa = dev(out, "mergeAttention");
-        CudaActivations la = dev(lse, "mergeAttention");
+        CudaActivations oa = output(out, "mergeAttention");
+        CudaActivations la = output(lse, "mergeAttention");
         int n = oa.rows();
         int heads = la.cols();
         requireShape(oa, n, heads * headDim, "mergeAttention out");
@@ -555,7 +749,8 @@ public final class CudaBackend implements ComputeBackend {
             context.driver().memcpyDtoDAsync(base + i * outBytes, po.address(), outBytes, stream.handle());
             context.driver().memcpyDtoDAsync(lseBase + i * lseBytes, pl.address(), lseBytes, stream.handle());
         }
-        kernels.mergePartials(stream, base, lseBase, parts, n * heads, headDim, oa.address(), la.address());
+        kernels.mergePartials(stream, base, lseBase, parts, n * heads, headDim, oa.address(), la.address(),
+                narrowedCopyOf(oa));
     }
 
     /**
@@ -611,6 +806,13 @@ public final class CudaBackend implements ComputeBackend {
             throw new IllegalArgumentException(op + ": head width " + headDim + " (the CUDA kernels take even widths up to "
                     + CudaKernels.MAX_HEAD_DIM + ")");
         }
+    }
+
+    /** {@link #dev} for an operation's output: copies made of its earlier values are no longer current. */
+    private CudaActivations output(Activations a, String op) {
+        CudaActivations d = dev(a, op);
+        d.written();
+        return d;
     }
 
     private CudaActivations dev(Activations a, String op) {
@@ -812,6 +1014,7 @@ public final class CudaBackend implements ComputeBackend {
         pool.releaseAll();
         arguments.close();
         narrowedInput.close();
+        fusedOutput.close();
         partials.close();
         mergeInput.close();
         if (uploadStaging != null) {

@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.inf2.compute.Activations;
+import io.inf2.compute.WeightLayout;
+import io.inf2.compute.WeightTier;
 import io.inf2.model.Architecture;
 import io.inf2.model.LayerWeights;
 import io.inf2.model.ModelConfig;
@@ -20,7 +22,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -94,6 +98,8 @@ public final class CudaDecodeBench {
                 long weightBytes = weights.byteSize();
                 result.put("weightBytes", weightBytes);
                 started = System.nanoTime();
+                // As the engine places them (q, k, v side by side), then the tensors outside the layers.
+                gpu.placeWeights(allOnDevice(weights));
                 gpu.weights().prefetch(allTensors(weights));
                 gpu.weights().awaitTransfers();
                 double uploadSeconds = (System.nanoTime() - started) / 1e9;
@@ -188,6 +194,7 @@ public final class CudaDecodeBench {
         try (Activations x = gpu.upload(new FloatMatrix(n, c.hidden()));
              Activations q = gpu.upload(new FloatMatrix(n, c.qDim()));
              Activations k = gpu.allocate(n, c.kvDim());
+             Activations v = gpu.allocate(n, c.kvDim());
              Activations attention = gpu.upload(new FloatMatrix(n, c.qDim()));
              Activations lse = gpu.allocate(n, c.heads());
              Activations inner = gpu.upload(new FloatMatrix(n, c.intermediate()))) {
@@ -202,9 +209,8 @@ public final class CudaDecodeBench {
             long t1 = System.nanoTime();
             for (int r = 0; r < repeats; r++) {
                 for (LayerWeights l : w.layers()) {
-                    gpu.linear(x, l.qWeight(), l.qBias(), q);
-                    gpu.linear(x, l.kWeight(), l.kBias(), k);
-                    gpu.linear(x, l.vWeight(), l.vBias(), k);
+                    gpu.linears(x, List.of(l.qWeight(), l.kWeight(), l.vWeight()),
+                            Arrays.asList(l.qBias(), l.kBias(), l.vBias()), List.of(q, k, v));
                     gpu.linear(attention, l.oWeight(), l.oBias(), x);
                     gpu.linear(x, l.fc1Weight(), l.fc1Bias(), inner);
                     gpu.linear(inner, l.fc2Weight(), l.fc2Bias(), x);
@@ -231,7 +237,6 @@ public final class CudaDecodeBench {
              Activations v = gpu.allocate(n, c.kvDim());
              Activations attention = gpu.allocate(n, c.qDim());
              Activations lse = gpu.allocate(n, c.heads());
-             Activations projected = gpu.allocate(n, c.hidden());
              Activations inner = gpu.allocate(n, c.intermediate());
              Activations logits = gpu.allocate(n, c.vocabSize())) {
             gpu.embed(tokens, w.tokenEmbedding(), x);
@@ -239,18 +244,14 @@ public final class CudaDecodeBench {
             for (int layer = 0; layer < c.layers(); layer++) {
                 LayerWeights l = w.layers().get(layer);
                 gpu.layerNorm(x, l.attnNormWeight(), l.attnNormBias(), eps, normed);
-                gpu.linear(normed, l.qWeight(), l.qBias(), q);
-                gpu.linear(normed, l.kWeight(), l.kBias(), k);
-                gpu.linear(normed, l.vWeight(), l.vBias(), v);
+                gpu.linears(normed, List.of(l.qWeight(), l.kWeight(), l.vWeight()), Arrays.asList(l.qBias(), l.kBias(), l.vBias()),
+                        List.of(q, k, v));
                 blocks.get(layer).append(slots, k, v);
                 gpu.decodeAttention(q, blocks.get(layer), slots, c.heads(), attention, lse);
-                gpu.linear(attention, l.oWeight(), l.oBias(), projected);
-                gpu.addInPlace(x, projected);
+                gpu.linearAdd(attention, l.oWeight(), l.oBias(), x);
                 gpu.layerNorm(x, l.mlpNormWeight(), l.mlpNormBias(), eps, normed);
-                gpu.linear(normed, l.fc1Weight(), l.fc1Bias(), inner);
-                gpu.activate(inner, c.activation());
-                gpu.linear(inner, l.fc2Weight(), l.fc2Bias(), projected);
-                gpu.addInPlace(x, projected);
+                gpu.linearActivated(normed, l.fc1Weight(), l.fc1Bias(), inner, c.activation());
+                gpu.linearAdd(inner, l.fc2Weight(), l.fc2Bias(), x);
             }
             gpu.layerNorm(x, w.finalNormWeight(), w.finalNormBias(), eps, normed);
             gpu.linear(normed, w.lmHead(), null, logits);
@@ -289,6 +290,14 @@ public final class CudaDecodeBench {
             }
             return seconds;
         }
+    }
+
+    private static WeightLayout allOnDevice(ModelWeights w) {
+        Map<String, WeightTier> tiers = new HashMap<>();
+        for (LayerWeights l : w.layers()) {
+            l.tensors().forEach(t -> tiers.put(t.name(), WeightTier.DEVICE));
+        }
+        return new WeightLayout(w.layers(), tiers);
     }
 
     private static List<Tensor> allTensors(ModelWeights w) {

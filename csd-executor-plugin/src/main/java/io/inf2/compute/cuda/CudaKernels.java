@@ -25,6 +25,9 @@ final class CudaKernels implements AutoCloseable {
     static final int PREFILL_WARPS = 8;
     static final int DECODE_THREADS = 128;
     static final int SELECT_THREADS = 1024;
+    static final int MAX_SPLIT_OUTPUTS = 3;
+    /** MERGE_MAX_PARTS in attention.cu. */
+    static final int MAX_MERGE_PARTS = 256;
     private static final int THREADS = 256;
     private static final int MAX_GRID_Y = 65535;
 
@@ -38,6 +41,14 @@ final class CudaKernels implements AutoCloseable {
     CudaKernels(CudaContext context, Path cacheDir) {
         this.context = context;
         this.modules = new KernelModules(context, cacheDir);
+    }
+
+    /**
+     * Where a kernel also writes its output converted to the next product's input type (address 0:
+     * nowhere), so that the product needs no conversion of its own.
+     */
+    record Narrowed(long address, DType type) {
+        static final Narrowed NONE = new Narrowed(0, DType.F16);
     }
 
     /** The element-type code the kernels use for a checkpoint type. */
@@ -74,16 +85,45 @@ final class CudaKernels implements AutoCloseable {
                 a -> a.ptr(x).i64(rows).i32(cols).ptr(bias).i32(code(dtype)));
     }
 
+    /**
+     * Columns [0, widths[0]) of src [rows, total] to outs[0] (+ biases[0]), the next widths[1] columns
+     * to outs[1], and so on; a bias address of 0 adds nothing. At most {@link #MAX_SPLIT_OUTPUTS} outputs.
+     */
+    void splitColumns(CudaStream s, long src, int rows, int total, long[] outs, int[] widths, long[] biases, DType biasType) {
+        if (outs.length > MAX_SPLIT_OUTPUTS || widths.length != outs.length || biases.length != outs.length) {
+            throw new IllegalArgumentException("split_columns takes 1 to " + MAX_SPLIT_OUTPUTS + " outputs, each with a width and a bias");
+        }
+        long[] o = new long[MAX_SPLIT_OUTPUTS];
+        int[] w = new int[MAX_SPLIT_OUTPUTS];
+        long[] b = new long[MAX_SPLIT_OUTPUTS];
+        System.arraycopy(outs, 0, o, 0, outs.length);
+        System.arraycopy(widths, 0, w, 0, widths.length);
+        System.arraycopy(biases, 0, b, 0, biases.length);
+        long n = (long) rows * total;
+        launch(s, "elementwise", "split_columns", blocks(n), 1, 1, THREADS, 0,
+                a -> a.ptr(src).i32(rows).i32(total).ptr(o[0]).i32(w[0]).ptr(b[0]).ptr(o[1]).i32(w[1]).ptr(b[1])
+                        .ptr(o[2]).i32(w[2]).ptr(b[2]).i32(code(biasType)));
+    }
+
     void addInPlace(CudaStream s, long acc, long x, long n) {
         launch(s, "elementwise", "add_in_place", blocks(n), 1, 1, THREADS, 0, a -> a.ptr(acc).ptr(x).i64(n));
     }
 
-    void activation(CudaStream s, String kernel, long x, long n) {
-        launch(s, "elementwise", kernel, blocks(n), 1, 1, THREADS, 0, a -> a.ptr(x).i64(n));
+    /** x = act(x + bias) for {@code kind} "relu" or "gelu"; bias 0 adds nothing. */
+    void biasActivation(CudaStream s, long x, int rows, int cols, long bias, DType biasType, String kind, Narrowed narrowed) {
+        int code = switch (kind) {
+            case "relu" -> 0;
+            case "gelu" -> 1;
+            default -> throw new IllegalArgumentException("unknown activation " + kind + " (expected relu or gelu)");
+        };
+        launch(s, "elementwise", "bias_activation", blocks((long) rows * cols), 1, 1, THREADS, 0,
+                a -> a.ptr(x).i64(rows).i32(cols).ptr(bias).i32(code(biasType)).i32(code).ptr(narrowed.address())
+                        .i32(code(narrowed.type())));
     }
 
-    void siluMul(CudaStream s, long gate, long up, long n) {
-        launch(s, "elementwise", "silu_mul", blocks(n), 1, 1, THREADS, 0, a -> a.ptr(gate).ptr(up).i64(n));
+    void siluMul(CudaStream s, long gate, long up, long n, Narrowed narrowed) {
+        launch(s, "elementwise", "silu_mul", blocks(n), 1, 1, THREADS, 0,
+                a -> a.ptr(gate).ptr(up).i64(n).ptr(narrowed.address()).i32(code(narrowed.type())));
     }
 
     void rotary(CudaStream s, long x, int rows, int heads, int headDim, long cos, long sin, long positions) {
@@ -105,15 +145,18 @@ final class CudaKernels implements AutoCloseable {
     }
 
     void layerNorm(CudaStream s, long x, long out, int rows, int cols, long gamma, DType gammaType, long beta,
-                   DType betaType, float eps) {
+                   DType betaType, float eps, Narrowed narrowed) {
         launch(s, "norm", "layer_norm", Math.min(rows, 1 << 20), 1, 1, normThreads(cols), 0,
                 a -> a.ptr(x).ptr(out).i32(rows).i32(cols).ptr(gamma).i32(code(gammaType)).ptr(beta)
-                        .i32(betaType == null ? -1 : code(betaType)).f32(eps));
+                        .i32(betaType == null ? -1 : code(betaType)).f32(eps).ptr(narrowed.address())
+                        .i32(code(narrowed.type())));
     }
 
-    void rmsNorm(CudaStream s, long x, long out, int rows, int cols, long gamma, DType gammaType, float eps) {
+    void rmsNorm(CudaStream s, long x, long out, int rows, int cols, long gamma, DType gammaType, float eps,
+                 Narrowed narrowed) {
         launch(s, "norm", "rms_norm", Math.min(rows, 1 << 20), 1, 1, normThreads(cols), 0,
-                a -> a.ptr(x).ptr(out).i32(rows).i32(cols).ptr(gamma).i32(code(gammaType)).f32(eps));
+                a -> a.ptr(x).ptr(out).i32(rows).i32(cols).ptr(gamma).i32(code(gammaType)).f32(eps)
+                        .ptr(narrowed.address()).i32(code(narrowed.type())));
     }
 
     void causalAttention(CudaStream s, long q, long k, long v, long out, long starts, long lengths, int sequences,
@@ -140,15 +183,22 @@ final class CudaKernels implements AutoCloseable {
         // (at most 32 for the widest head, 256).
         int perKey = headDim / 8;
         int group = Integer.bitCount(perKey) == 1 ? perKey : Integer.highestOneBit(perKey) << 1;
-        launch(s, "attention", "decode_attention", splits, heads, rows, DECODE_THREADS, 0,
+        // Split keys mean few sequences: the variant that loads values with keys (see attention.cu).
+        launch(s, "attention", splits > 1 ? "decode_attention_split" : "decode_attention", splits, heads, rows,
+                DECODE_THREADS, 0,
                 a -> a.ptr(q).ptr(kCache).ptr(vCache).i32(code(cacheType)).i64(slotStride).ptr(slots).ptr(lengths)
                         .i32(rows).i32(heads).i32(kvHeads).i32(headDim).f32(scale).i32(keysPerSplit).i32(group)
                         .ptr(partOut).ptr(partLse));
     }
 
-    void mergePartials(CudaStream s, long partOut, long partLse, int parts, int pairs, int headDim, long out, long lse) {
+    void mergePartials(CudaStream s, long partOut, long partLse, int parts, int pairs, int headDim, long out, long lse,
+                       Narrowed narrowed) {
+        if (parts < 1 || parts > MAX_MERGE_PARTS) {
+            throw new IllegalArgumentException("merge_partials merges 1 to " + MAX_MERGE_PARTS + " parts, not " + parts);
+        }
         launch(s, "attention", "merge_partials", Math.min(pairs, 1 << 20), 1, 1, Math.min(THREADS, roundUpToWarp(headDim)), 0,
-                a -> a.ptr(partOut).ptr(partLse).i32(parts).i32(pairs).i32(headDim).ptr(out).ptr(lse));
+                a -> a.ptr(partOut).ptr(partLse).i32(parts).i32(pairs).i32(headDim).ptr(out).ptr(lse)
+                        .ptr(narrowed.address()).i32(code(narrowed.type())));
     }
 
     void selectTokens(CudaStream s, long logits, int rows, int vocab, long temperature, long topK, long topP,
@@ -157,8 +207,9 @@ final class CudaKernels implements AutoCloseable {
                 a -> a.ptr(logits).i32(vocab).ptr(temperature).ptr(topK).ptr(topP).ptr(uniform).ptr(tokens));
     }
 
+    /** Four values a thread (one vector load each), up to 1024 threads. */
     private static int normThreads(int cols) {
-        return Math.min(1024, Math.max(32, roundUpToWarp(cols / 4)));
+        return Math.min(1024, Math.max(32, roundUpToWarp((cols + 3) / 4)));
     }
 
     private static int roundUpToWarp(int n) {

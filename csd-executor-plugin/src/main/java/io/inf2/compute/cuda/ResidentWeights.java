@@ -1,9 +1,12 @@
 package io.inf2.compute.cuda;
 
 import io.inf2.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Every weight resident in device memory, uploaded once on first use (or on {@link #prefetch}) on a
@@ -15,6 +18,9 @@ public final class ResidentWeights implements WeightPlacement {
     private final CudaContext context;
     private final CudaStream copyStream;
     private final StagingCopier staging;
+    /** Bytes between group members' starts must be a multiple of this for {@link #prefetchAdjacent}. */
+    static final long ADJACENT_ALIGNMENT = 256;
+
     private final Map<Tensor, Resident> resident = new IdentityHashMap<>();
     private long deviceBytes;
 
@@ -45,6 +51,51 @@ public final class ResidentWeights implements WeightPlacement {
         }
     }
 
+    /**
+     * One allocation for the whole group when none of it is resident yet and every tensor's size is a
+     * multiple of {@link #ADJACENT_ALIGNMENT} (so each starts where cuBLAS wants its operands);
+     * otherwise tensor by tensor.
+     */
+    @Override
+    public synchronized void prefetchAdjacent(List<Tensor> tensors) {
+        context.makeCurrent();
+        boolean groupable = tensors.size() > 1;
+        for (Tensor t : tensors) {
+            groupable &= t != null && !resident.containsKey(t) && t.data().byteSize() % ADJACENT_ALIGNMENT == 0;
+        }
+        if (!groupable) {
+            prefetch(tensors);
+            return;
+        }
+        long total = 0;
+        for (Tensor t : tensors) {
+            requireFloatingPoint(t);
+            total += t.data().byteSize();
+        }
+        DeviceBuffer buffer = context.allocate(total, "weights " + tensors.getFirst().name() + " and the "
+                + (tensors.size() - 1) + " after it");
+        List<Resident> added = new ArrayList<>();
+        try {
+            long offset = 0;
+            for (Tensor t : tensors) {
+                staging.copy(t.data(), buffer.address() + offset, copyStream);
+                CudaEvent ready = context.createEvent(false);
+                ready.record(copyStream);
+                added.add(new Resident(buffer, new DeviceTensor(t, buffer.address() + offset), ready));
+                offset += t.data().byteSize();
+            }
+        } catch (RuntimeException e) {
+            copyStream.synchronize();
+            added.forEach(r -> r.ready.close());
+            buffer.close();
+            throw e;
+        }
+        for (int i = 0; i < tensors.size(); i++) {
+            resident.put(tensors.get(i), added.get(i));
+        }
+        deviceBytes += total;
+    }
+
     @Override
     public synchronized DeviceTensor onDevice(Tensor tensor, CudaStream compute) {
         Resident r = resident.get(tensor);
@@ -60,10 +111,14 @@ public final class ResidentWeights implements WeightPlacement {
         return r.tensor;
     }
 
-    private Resident upload(Tensor t) {
+    private static void requireFloatingPoint(Tensor t) {
         if (!t.dtype().isFloatingPoint()) {
             throw new IllegalArgumentException("weight " + t.name() + " has dtype " + t.dtype() + "; the cuda backend reads F32, F16 or BF16");
         }
+    }
+
+    private Resident upload(Tensor t) {
+        requireFloatingPoint(t);
         long bytes = t.data().byteSize();
         DeviceBuffer buffer = context.allocate(bytes, "weight " + t.name());
         try {
@@ -95,12 +150,15 @@ public final class ResidentWeights implements WeightPlacement {
         context.makeCurrent();
         copyStream.synchronize();
         copyStream.close();
+        // Tensors of one adjacent group share a buffer: free each buffer once.
+        Set<DeviceBuffer> buffers = Collections.newSetFromMap(new IdentityHashMap<>());
         for (Resident r : resident.values()) {
             if (r.ready != null) {
                 r.ready.close();
             }
-            r.buffer.close();
+            buffers.add(r.buffer);
         }
+        buffers.forEach(DeviceBuffer::close);
         resident.clear();
         deviceBytes = 0;
         staging.close();

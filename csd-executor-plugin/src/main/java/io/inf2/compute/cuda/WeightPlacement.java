@@ -18,6 +18,15 @@ public interface WeightPlacement extends AutoCloseable {
     void prefetch(List<Tensor> tensors);
 
     /**
+     * As {@link #prefetch}, asking for the tensors to sit back to back in device memory, in order, so
+     * that products over them can run as one (q, k and v of a layer). A placement that cannot does a
+     * plain prefetch; callers check adjacency of what {@link #onDevice} returns.
+     */
+    default void prefetchAdjacent(List<Tensor> tensors) {
+        prefetch(tensors);
+    }
+
+    /**
      * The device copy of {@code tensor}, safe to read by work queued on {@code compute} after this
      * call returns (the stream is made to wait for the copy if it is still in flight).
      */

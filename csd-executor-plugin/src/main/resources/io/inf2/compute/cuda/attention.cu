@@ -135,10 +135,16 @@ __device__ __forceinline__ void load8(const void* p, int dtype, i64 i, float* ou
     }
 }
 
-extern "C" __global__ void decode_attention(const float* q, const void* kCache, const void* vCache, int cacheType,
-                                            i64 slotStride, const int* slots, const int* lengths, int rows,
-                                            int heads, int kvHeads, int headDim, float scale, int keysPerSplit,
-                                            int groupSize, float* partOut, float* partLse) {
+// LOAD_VALUES_WITH_KEYS: a round loads its values together with its keys (one memory round trip
+// instead of two, for more registers). The launcher takes that variant when the keys are split
+// (few sequences: each block makes a round or two and its latency is what counts) and the other
+// when many sequences fill the GPU and occupancy hides the latency.
+template <bool LOAD_VALUES_WITH_KEYS>
+__device__ __forceinline__ void decode_attention_block(const float* q, const void* kCache, const void* vCache,
+                                                       int cacheType, i64 slotStride, const int* slots,
+                                                       const int* lengths, int rows, int heads, int kvHeads,
+                                                       int headDim, float scale, int keysPerSplit, int groupSize,
+                                                       float* partOut, float* partLse) {
     __shared__ float groupM[DECODE_THREADS];
     __shared__ float groupL[DECODE_THREADS];
     __shared__ float groupAcc[DECODE_THREADS * 8];
@@ -175,12 +181,16 @@ extern "C" __global__ void decode_attention(const float* q, const void* kCache, 
     for (int base = first; base < end; base += groups * KEYS_PER_GROUP) {
         int t0 = base + group * KEYS_PER_GROUP;
         float s[KEYS_PER_GROUP];
+        float vv[LOAD_VALUES_WITH_KEYS ? KEYS_PER_GROUP : 1][8];
 #pragma unroll
         for (int u = 0; u < KEYS_PER_GROUP; u++) {
             float partial = 0.0f;
             if (live && t0 + u < end) {
                 float kv[8];
                 load8(kCache, cacheType, cacheBase + (i64) (t0 + u) * kvDim, kv);
+                if (LOAD_VALUES_WITH_KEYS) {
+                    load8(vCache, cacheType, cacheBase + (i64) (t0 + u) * kvDim, vv[u]);
+                }
 #pragma unroll
                 for (int i = 0; i < 8; i++) {
                     partial += qv[i] * kv[i];
@@ -217,11 +227,13 @@ extern "C" __global__ void decode_attention(const float* q, const void* kCache, 
             float p = s[u] == NEG_INF ? 0.0f : expf(s[u] - newM);
             pSum += p;
             if (live && t0 + u < end) {
-                float vv[8];
-                load8(vCache, cacheType, cacheBase + (i64) (t0 + u) * kvDim, vv);
+                if (!LOAD_VALUES_WITH_KEYS) {
+                    load8(vCache, cacheType, cacheBase + (i64) (t0 + u) * kvDim, vv[0]);
+                }
+                const float* values = vv[LOAD_VALUES_WITH_KEYS ? u : 0];
 #pragma unroll
                 for (int i = 0; i < 8; i++) {
-                    acc[i] += p * vv[i];
+                    acc[i] += p * values[i];
                 }
             }
         }
@@ -270,41 +282,76 @@ extern "C" __global__ void decode_attention(const float* q, const void* kCache, 
     }
 }
 
+extern "C" __global__ void decode_attention(const float* q, const void* kCache, const void* vCache, int cacheType,
+                                            i64 slotStride, const int* slots, const int* lengths, int rows,
+                                            int heads, int kvHeads, int headDim, float scale, int keysPerSplit,
+                                            int groupSize, float* partOut, float* partLse) {
+    decode_attention_block<false>(q, kCache, vCache, cacheType, slotStride, slots, lengths, rows, heads, kvHeads,
+                                  headDim, scale, keysPerSplit, groupSize, partOut, partLse);
+}
+
+extern "C" __global__ void decode_attention_split(const float* q, const void* kCache, const void* vCache,
+                                                  int cacheType, i64 slotStride, const int* slots, const int* lengths,
+                                                  int rows, int heads, int kvHeads, int headDim, float scale,
+                                                  int keysPerSplit, int groupSize, float* partOut, float* partLse) {
+    decode_attention_block<true>(q, kCache, vCache, cacheType, slotStride, slots, lengths, rows, heads, kvHeads,
+                                 headDim, scale, keysPerSplit, groupSize, partOut, partLse);
+}
+
 // Exact merge of partial attentions: for pair p (a row and head) and parts i,
 // out = Σ exp(lse_i − L)·out_i, L = log Σ exp(lse_i). Parts are partStride pairs apart:
-// partOut[i][pair][headDim], partLse[i][pair]. All-empty pairs get zeros and -inf.
+// partOut[i][pair][headDim], partLse[i][pair]. All-empty pairs get zeros and -inf. When narrowed
+// is not null, out is also written there in narrowedType (the output projection's input).
 // One block per pair.
+#define MERGE_MAX_PARTS 256
+
 extern "C" __global__ void merge_partials(const float* partOut, const float* partLse, int parts, int pairs,
-                                          int headDim, float* out, float* lse) {
+                                          int headDim, float* out, float* lse, void* narrowed, int narrowedType) {
+    // The parts' weights exp(lse_i − max) are computed once per pair by the first warp, not by every
+    // thread for every dimension.
+    __shared__ float weights[MERGE_MAX_PARTS];
+    __shared__ float stats[2];
     for (int pair = blockIdx.x; pair < pairs; pair += gridDim.x) {
-        float mx = NEG_INF;
-        for (int i = 0; i < parts; i++) {
-            mx = fmaxf(mx, partLse[(i64) i * pairs + pair]);
-        }
-        float* o = out + (i64) pair * headDim;
-        if (mx == NEG_INF) {
-            for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
-                o[d] = 0.0f;
+        if (threadIdx.x < 32) {
+            float mx = NEG_INF;
+            for (int i = threadIdx.x; i < parts; i += 32) {
+                mx = fmaxf(mx, partLse[(i64) i * pairs + pair]);
             }
+            mx = warp_max(mx);
+            float total = 0.0f;
+            for (int i = threadIdx.x; i < parts; i += 32) {
+                float w = mx == NEG_INF ? 0.0f : expf(partLse[(i64) i * pairs + pair] - mx);
+                weights[i] = w;
+                total += w;
+            }
+            total = warp_sum(total);
             if (threadIdx.x == 0) {
-                lse[pair] = NEG_INF;
+                stats[0] = mx;
+                stats[1] = total;
             }
-            continue;
         }
-        float total = 0.0f;
-        for (int i = 0; i < parts; i++) {
-            total += expf(partLse[(i64) i * pairs + pair] - mx);
-        }
+        __syncthreads();
+        float mx = stats[0];
+        float total = stats[1];
+        float* o = out + (i64) pair * headDim;
         for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
-            float sum = 0.0f;
-            for (int i = 0; i < parts; i++) {
-                float w = expf(partLse[(i64) i * pairs + pair] - mx);
-                sum += w * partOut[((i64) i * pairs + pair) * headDim + d];
+            float y = 0.0f;
+            if (mx != NEG_INF) {
+                float sum = 0.0f;
+                for (int i = 0; i < parts; i++) {
+                    sum += weights[i] * partOut[((i64) i * pairs + pair) * headDim + d];
+                }
+                y = sum / total;
             }
-            o[d] = sum / total;
+            o[d] = y;
+            if (narrowed != nullptr) {
+                store_elem(narrowed, narrowedType, (i64) pair * headDim + d, y);
+            }
         }
         if (threadIdx.x == 0) {
-            lse[pair] = mx + logf(total);
+            lse[pair] = mx == NEG_INF ? NEG_INF : mx + logf(total);
         }
+        // The next pair's weights overwrite these.
+        __syncthreads();
     }
 }

@@ -32,30 +32,74 @@ extern "C" __global__ void bias_add(float* x, i64 rows, int cols, const void* bi
     }
 }
 
+// The output of one product over adjacent weights, src [rows, total], split by columns: the first
+// w0 columns to out0 [rows, w0] (+ bias0), the next w1 to out1, the rest (w2) to out2. A null bias
+// adds nothing; unused outputs have width 0.
+extern "C" __global__ void split_columns(const float* src, int rows, int total, float* out0, int w0, const void* bias0,
+                                         float* out1, int w1, const void* bias1, float* out2, int w2,
+                                         const void* bias2, int biasType) {
+    i64 n = (i64) rows * total;
+    for (i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64) gridDim.x * blockDim.x) {
+        int r = (int) (i / total);
+        int c = (int) (i - (i64) r * total);
+        float* out;
+        const void* bias;
+        int width;
+        if (c < w0) {
+            out = out0; bias = bias0; width = w0;
+        } else if (c < w0 + w1) {
+            c -= w0;
+            out = out1; bias = bias1; width = w1;
+        } else {
+            c -= w0 + w1;
+            out = out2; bias = bias2; width = w2;
+        }
+        float v = src[i];
+        if (bias != nullptr) {
+            v += load_elem(bias, biasType, c);
+        }
+        out[(i64) r * width + c] = v;
+    }
+}
+
 extern "C" __global__ void add_in_place(float* acc, const float* x, i64 n) {
     for (i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64) gridDim.x * blockDim.x) {
         acc[i] += x[i];
     }
 }
 
-extern "C" __global__ void relu(float* x, i64 n) {
-    for (i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64) gridDim.x * blockDim.x) {
-        x[i] = fmaxf(x[i], 0.0f);
-    }
-}
+// The activations by code: 0 = ReLU, 1 = the exact (erf) GELU that OPT's "gelu" and PyTorch's
+// default use, not the tanh approximation.
+#define ACTIVATION_RELU 0
+#define ACTIVATION_GELU 1
 
-// The exact (erf) GELU that OPT's "gelu" and PyTorch's default use, not the tanh approximation.
-extern "C" __global__ void gelu(float* x, i64 n) {
+// x = act(x + bias) in place over [rows, cols] (a null bias adds nothing). When narrowed is not null
+// the result is also written there in narrowedType, the next product's input.
+extern "C" __global__ void bias_activation(float* x, i64 rows, int cols, const void* bias, int biasType, int kind,
+                                           void* narrowed, int narrowedType) {
+    i64 n = rows * cols;
     for (i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64) gridDim.x * blockDim.x) {
         float v = x[i];
-        x[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+        if (bias != nullptr) {
+            v += load_elem(bias, biasType, i % cols);
+        }
+        v = kind == ACTIVATION_RELU ? fmaxf(v, 0.0f) : 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+        x[i] = v;
+        if (narrowed != nullptr) {
+            store_elem(narrowed, narrowedType, i, v);
+        }
     }
 }
 
-extern "C" __global__ void silu_mul(float* gate, const float* up, i64 n) {
+// gate = silu(gate) * up; also written to narrowed (in narrowedType) when that is not null.
+extern "C" __global__ void silu_mul(float* gate, const float* up, i64 n, void* narrowed, int narrowedType) {
     for (i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64) gridDim.x * blockDim.x) {
         float v = gate[i];
-        gate[i] = v / (1.0f + expf(-v)) * up[i];
+        v = v / (1.0f + expf(-v)) * up[i];
+        gate[i] = v;
+        if (narrowed != nullptr) {
+            store_elem(narrowed, narrowedType, i, v);
+        }
     }
 }
 

@@ -195,6 +195,20 @@ class CudaBackendTest {
             gpu.linear(in, weight, bias, out);
             actual = gpu.download(out);
         }
+        assertLinearClose(x, weight, expected, actual, type + " linear " + m + "x" + k + "x" + n);
+    }
+
+    private static void assertLinearClose(FloatMatrix x, Tensor weight, FloatMatrix expected, FloatMatrix actual, String what) {
+        assertLinearClose(x, weight, expected, actual, what, 1);
+    }
+
+    /** {@code lipschitz}: how much a function applied after the product can stretch its error (1 for none). */
+    private static void assertLinearClose(FloatMatrix x, Tensor weight, FloatMatrix expected, FloatMatrix actual, String what,
+                                          double lipschitz) {
+        DType type = weight.dtype();
+        int m = x.rows();
+        int k = x.cols();
+        int n = weight.rows();
         double inputRounding = switch (type) {
             case F16 -> Math.scalb(1.0, -11);
             case BF16 -> Math.scalb(1.0, -8);
@@ -207,12 +221,169 @@ class CudaBackendTest {
                 for (int kk = 0; kk < k; kk++) {
                     magnitude += Math.abs(x.get(row, kk) * weight.getFloat((long) col * k + kk));
                 }
-                double bound = (inputRounding + accumulation) * magnitude + Math.ulp(expected.get(row, col)) + 1e-7;
+                double bound = lipschitz * (inputRounding + accumulation) * magnitude + Math.ulp(expected.get(row, col)) + 1e-6;
                 float e = expected.get(row, col);
                 float a = actual.get(row, col);
-                assertTrue(Math.abs(e - a) <= bound, type + " linear " + m + "x" + k + "x" + n + " (" + row + ", " + col
-                        + "): " + a + " vs " + e + ", bound " + bound);
+                assertTrue(Math.abs(e - a) <= bound, what + " (" + row + ", " + col + "): " + a + " vs " + e + ", bound " + bound);
             }
+        }
+    }
+
+    /**
+     * q, k and v of different widths (as with grouped-query attention), one without a bias: placed
+     * side by side they go through one product and the column split, placed apart through one
+     * product each; both must give the CPU's separate linears.
+     */
+    @Test
+    void linearsMatchTheCpuWhetherTheWeightsAreAdjacentOrNot() {
+        for (DType type : new DType[] {DType.F16, DType.BF16, DType.F32}) {
+            for (boolean adjacent : new boolean[] {true, false}) {
+                for (int m : new int[] {1, 7}) {
+                    SplittableRandom r = new SplittableRandom(type.ordinal() * 10 + m + (adjacent ? 100 : 0));
+                    int k = 256;
+                    int[] widths = {256, 64, 64};
+                    List<Tensor> weights = new ArrayList<>();
+                    List<Tensor> biases = new ArrayList<>();
+                    String prefix = "fused." + type + "." + adjacent + "." + m + ".";
+                    for (int i = 0; i < widths.length; i++) {
+                        weights.add(tensor(prefix + "w" + i, type, random(r, widths[i] * k, 0.5), widths[i], k));
+                        biases.add(i == 1 ? null : tensor(prefix + "b" + i, type, random(r, widths[i], 1), widths[i]));
+                    }
+                    if (adjacent) {
+                        gpu.weights().prefetchAdjacent(weights);
+                    } else {
+                        // In reverse, so that separate allocations cannot happen to line up.
+                        weights.reversed().forEach(w -> gpu.weights().prefetch(List.of(w)));
+                    }
+                    assertEquals(adjacent, sideBySide(weights), prefix + " placed side by side");
+                    FloatMatrix x = matrix(r, m, k, 2);
+                    List<Activations> outs = new ArrayList<>();
+                    try (Activations in = gpu.upload(x)) {
+                        for (int width : widths) {
+                            outs.add(gpu.allocate(m, width));
+                        }
+                        gpu.linears(in, weights, biases, outs);
+                        for (int i = 0; i < widths.length; i++) {
+                            FloatMatrix expected = new FloatMatrix(m, widths[i]);
+                            cpu.linear(cpu.upload(x), weights.get(i), biases.get(i), cpu.upload(expected));
+                            assertLinearClose(x, weights.get(i), expected, gpu.download(outs.get(i)), prefix + "out" + i);
+                        }
+                    } finally {
+                        outs.forEach(Activations::close);
+                    }
+                }
+            }
+        }
+    }
+
+    private static boolean sideBySide(List<Tensor> weights) {
+        try (CudaStream s = gpu.context().createStream()) {
+            for (int i = 1; i < weights.size(); i++) {
+                DeviceTensor before = gpu.weights().onDevice(weights.get(i - 1), s);
+                if (before.address() + before.byteSize() != gpu.weights().onDevice(weights.get(i), s).address()) {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    @Test
+    void linearActivatedMatchesTheCpu() {
+        for (String activation : new String[] {"relu", "gelu"}) {
+            for (boolean withBias : new boolean[] {true, false}) {
+                SplittableRandom r = new SplittableRandom(activation.length() * 2 + (withBias ? 1 : 0));
+                int m = 4;
+                int k = 128;
+                int n = 320;
+                String name = "activated." + activation + "." + withBias;
+                Tensor weight = tensor(name, DType.F16, random(r, n * k, 0.5), n, k);
+                Tensor bias = withBias ? tensor(name + ".bias", DType.F16, random(r, n, 1), n) : null;
+                FloatMatrix x = matrix(r, m, k, 2);
+                FloatMatrix product = new FloatMatrix(m, n);
+                cpu.linear(cpu.upload(x), weight, bias, cpu.upload(product));
+                FloatMatrix actual;
+                try (Activations in = gpu.upload(x); Activations out = gpu.allocate(m, n)) {
+                    gpu.linearActivated(in, weight, bias, out, activation);
+                    actual = gpu.download(out);
+                }
+                // relu moves a difference of products by at most its size, the exact gelu by at most 1.13 times.
+                FloatMatrix expected = copy(product);
+                cpu.activate(cpu.upload(expected), activation);
+                assertLinearClose(x, weight, expected, actual, name, activation.equals("relu") ? 1 : 1.13);
+            }
+        }
+    }
+
+    /**
+     * A product reads its input converted to the weights' type, which kernels before it (norms,
+     * activations, attention merges) may have written already; whatever changed the input since, the
+     * product must see the current values.
+     */
+    @Test
+    void productsSeeTheCurrentValuesOfTheirInput() {
+        SplittableRandom r = new SplittableRandom(2024);
+        int m = 3;
+        int k = 256;
+        int n = 96;
+        Tensor weight = tensor("current.input", DType.F16, random(r, n * k, 0.5), n, k);
+        Tensor gamma = tensor("current.gamma", DType.F16, random(r, k, 1), k);
+        FloatMatrix x = matrix(r, m, k, 2);
+        FloatMatrix y = matrix(r, m, k, 2);
+        FloatMatrix normed = new FloatMatrix(m, k);
+        cpu.rmsNorm(cpu.upload(x), gamma, 1e-5f, cpu.upload(normed));
+        try (Activations gx = gpu.upload(x); Activations gn = gpu.allocate(m, k); Activations out = gpu.allocate(m, n)) {
+            gpu.linear(gx, weight, null, out); // a product of F16 weights first: later kernels narrow for it
+            gpu.rmsNorm(gx, gamma, 1e-5f, gn);
+            FloatMatrix current = gpu.download(gn);
+            assertClose(normed, current, 1e-5, 1e-5, "rmsNorm before the products");
+            checkProduct(current, weight, gn, out, "after rmsNorm");
+            checkProduct(current, weight, gn, out, "the same input again");
+            try (Activations gy = gpu.upload(y)) {
+                gpu.addInPlace(gn, gy);
+            }
+            checkProduct(gpu.download(gn), weight, gn, out, "after addInPlace on the input");
+            gpu.activate(gn, "relu");
+            checkProduct(gpu.download(gn), weight, gn, out, "after relu");
+        }
+        // A new matrix in the buffer the last one gave back is not mistaken for it.
+        try (Activations fresh = gpu.upload(y); Activations out = gpu.allocate(m, n)) {
+            checkProduct(y, weight, fresh, out, "a fresh input in a reused buffer");
+        }
+    }
+
+    private static void checkProduct(FloatMatrix input, Tensor weight, Activations onGpu, Activations out, String what) {
+        FloatMatrix expected = new FloatMatrix(input.rows(), weight.rows());
+        cpu.linear(cpu.upload(input), weight, null, cpu.upload(expected));
+        gpu.linear(onGpu, weight, null, out);
+        assertLinearClose(input, weight, expected, gpu.download(out), what);
+    }
+
+    @Test
+    void linearAddAccumulatesIntoTheResidual() {
+        for (DType type : new DType[] {DType.F16, DType.F32}) {
+            SplittableRandom r = new SplittableRandom(77 + type.ordinal());
+            int m = 3;
+            int k = 192;
+            int n = 160;
+            Tensor weight = tensor("residual." + type, type, random(r, n * k, 0.5), n, k);
+            Tensor bias = tensor("residual.bias." + type, type, random(r, n, 1), n);
+            FloatMatrix x = matrix(r, m, k, 2);
+            FloatMatrix residual = matrix(r, m, n, 3);
+            FloatMatrix product = new FloatMatrix(m, n);
+            cpu.linear(cpu.upload(x), weight, bias, cpu.upload(product));
+            FloatMatrix actual;
+            try (Activations in = gpu.upload(x); Activations acc = gpu.upload(residual)) {
+                gpu.linearAdd(in, weight, bias, acc);
+                actual = gpu.download(acc);
+                assertThrows(IllegalArgumentException.class, () -> gpu.linearAdd(acc, weight, null, acc));
+            }
+            // What the product added, against the CPU's product: the residual's own rounding is within one ulp.
+            FloatMatrix added = new FloatMatrix(m, n);
+            for (int i = 0; i < m * n; i++) {
+                added.data()[i] = actual.data()[i] - residual.data()[i];
+            }
+            assertLinearClose(x, weight, product, added, type + " linearAdd");
         }
     }
 
