@@ -94,6 +94,33 @@ public interface ComputeBackend extends AutoCloseable {
     /** dst[i] = src[rows[i]]. */
     void gatherRows(Activations src, int[] rows, Activations dst);
 
+    /**
+     * The arg max of each row of {@code logits} ([rows, vocab]), the lowest id on ties: greedy
+     * decoding without bringing the logits to the host. NaN is skipped; a row whose largest value is
+     * not finite is an error.
+     */
+    default int[] greedyTokens(Activations logits) {
+        FloatMatrix host = download(logits);
+        int vocab = host.cols();
+        int[] tokens = new int[host.rows()];
+        for (int r = 0; r < tokens.length; r++) {
+            int best = -1;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int t = 0; t < vocab; t++) {
+                float v = host.data()[r * vocab + t];
+                if (v > max) { // NaN never is: it is skipped, as on the GPU
+                    max = v;
+                    best = t;
+                }
+            }
+            if (best < 0 || !Float.isFinite(max)) {
+                throw new IllegalArgumentException("greedyTokens: row " + r + " of the logits has no finite value");
+            }
+            tokens[r] = best;
+        }
+        return tokens;
+    }
+
     /** Free memory of the compute device, for deriving a placement from budgets; 0 for a backend without its own. */
     default long deviceMemoryFree() {
         return 0;

@@ -327,15 +327,23 @@ public final class InferenceEngine implements AutoCloseable {
                     positions[i] = s.prompt.length + s.generated.size() - 1;
                 }
                 long d0 = System.nanoTime();
-                float[] stepLogits = transformer.decode(stepSlots, tokenIds, positions, cache,
-                        options.effectiveGpuBatchSize()).data();
+                // All greedy without a repetition penalty: the arg max is taken where the logits are.
+                boolean greedy = active.stream().allMatch(s -> s.sampler.isPlainGreedy());
+                int[] picked = null;
+                float[] stepLogits = null;
+                if (greedy) {
+                    picked = transformer.decodeGreedy(stepSlots, tokenIds, positions, cache, options.effectiveGpuBatchSize());
+                } else {
+                    stepLogits = transformer.decode(stepSlots, tokenIds, positions, cache,
+                            options.effectiveGpuBatchSize()).data();
+                }
                 long step = System.nanoTime() - d0;
                 decodeNanos.addAndGet(step);
                 List<Sequence> still = new ArrayList<>(m);
                 for (int i = 0; i < m; i++) {
                     Sequence s = active.get(i);
                     s.decodeNanos += step;
-                    s.accept(s.sampler.next(stepLogits, i * vocab, vocab), eosIds, config.maxPositions());
+                    s.accept(greedy ? picked[i] : s.sampler.next(stepLogits, i * vocab, vocab), eosIds, config.maxPositions());
                     if (s.finish == null) {
                         still.add(s);
                     } else {

@@ -27,6 +27,11 @@ final class Sampler {
         }
     }
 
+    /** Whether {@link #next} is the plain arg max of the logits (greedy, no repetition penalty). */
+    boolean isPlainGreedy() {
+        return params.isGreedy() && seen == null;
+    }
+
     /** Picks a token from {@code logits[offset, offset + vocab)}; the array slice may be modified. */
     int next(float[] logits, int offset, int vocab) {
         if (seen != null) {

@@ -103,7 +103,9 @@ final class Transformer {
         try (Activations lastRows = backend.allocate(prompts.length, x.cols())) {
             backend.gatherRows(x, last, lastRows);
             x.close();
-            return logits(lastRows);
+            try (Activations logits = logits(lastRows)) {
+                return backend.download(logits);
+            }
         }
     }
 
@@ -116,6 +118,36 @@ final class Transformer {
      * @return logits, [slots.length, vocab]
      */
     FloatMatrix decode(int[] slots, int[] tokens, int[] positions, KvCache cache, int gpuBatchSize) {
+        Activations[] xs = decodeLayers(slots, tokens, positions, cache, gpuBatchSize);
+        FloatMatrix logits = new FloatMatrix(slots.length, config.vocabSize());
+        for (int b = 0; b < xs.length; b++) {
+            try (Activations x = xs[b]; Activations part = logits(x)) {
+                FloatMatrix host = backend.download(part);
+                System.arraycopy(host.data(), 0, logits.data(), b * gpuBatchSize * config.vocabSize(),
+                        host.rows() * config.vocabSize());
+            }
+        }
+        return logits;
+    }
+
+    /**
+     * {@link #decode} for sequences that all decode greedily: the backend picks each row's arg max
+     * where the logits are, so only the token ids come back to the host.
+     */
+    int[] decodeGreedy(int[] slots, int[] tokens, int[] positions, KvCache cache, int gpuBatchSize) {
+        Activations[] xs = decodeLayers(slots, tokens, positions, cache, gpuBatchSize);
+        int[] next = new int[slots.length];
+        for (int b = 0; b < xs.length; b++) {
+            try (Activations x = xs[b]; Activations part = logits(x)) {
+                int[] picked = backend.greedyTokens(part);
+                System.arraycopy(picked, 0, next, b * gpuBatchSize, picked.length);
+            }
+        }
+        return next;
+    }
+
+    /** The decoder stack of a decode step in the block schedule: the last hidden state of each GPU batch. */
+    private Activations[] decodeLayers(int[] slots, int[] tokens, int[] positions, KvCache cache, int gpuBatchSize) {
         int rows = slots.length;
         int batches = (rows + gpuBatchSize - 1) / gpuBatchSize;
         Activations[] xs = new Activations[batches];
@@ -160,14 +192,7 @@ final class Transformer {
             }
             leaveLayer(layer, w);
         }
-        FloatMatrix logits = new FloatMatrix(rows, config.vocabSize());
-        for (int b = 0; b < batches; b++) {
-            FloatMatrix part = logits(xs[b]);
-            System.arraycopy(part.data(), 0, logits.data(), b * gpuBatchSize * config.vocabSize(),
-                    part.rows() * config.vocabSize());
-            xs[b].close();
-        }
-        return logits;
+        return xs;
     }
 
     /** One decode step with all rows in one GPU batch. */
@@ -328,10 +353,11 @@ final class Transformer {
         }
     }
 
-    private FloatMatrix logits(Activations x) {
+    /** The logits [rows, vocab] of the last hidden states {@code x}, on the backend; the caller closes them. */
+    private Activations logits(Activations x) {
         int rows = x.rows();
-        try (Activations normed = backend.allocate(rows, config.hidden());
-             Activations logits = backend.allocate(rows, config.vocabSize())) {
+        Activations logits = backend.allocate(rows, config.vocabSize());
+        try (Activations normed = backend.allocate(rows, config.hidden())) {
             Activations head = x;
             if (weights.finalNormWeight() != null) {
                 norm(x, weights.finalNormWeight(), weights.finalNormBias(), normed);
@@ -345,8 +371,10 @@ final class Transformer {
             } else {
                 backend.linear(head, weights.lmHead(), null, logits);
             }
-            FloatMatrix host = backend.download(logits);
-            return host;
+            return logits;
+        } catch (RuntimeException e) {
+            logits.close();
+            throw e;
         }
     }
 

@@ -18,6 +18,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -66,6 +67,9 @@ public final class CudaBackend implements ComputeBackend {
      */
     static final int MIN_KEYS_PER_SPLIT = 32;
     private static final int ARGUMENT_ALIGNMENT = 256;
+    /** {@link #linearAdd} of at most this many rows runs as a batch of products over k-slices. */
+    static final int SLICED_ACCUMULATE_MAX_ROWS = 16;
+    static final int ACCUMULATE_SLICES = 4;
 
     private final CudaContext context;
     private final CudaStream stream;
@@ -77,6 +81,7 @@ public final class CudaBackend implements ComputeBackend {
     private final Scratch arguments;
     private final Scratch narrowedInput;
     private final Scratch fusedOutput;
+    private final Scratch kSlices;
     /**
      * What {@link #narrowedInput} holds: the values of {@code narrowedSource} at its version
      * {@code narrowedVersion}, in {@code narrowedType}. Products of an unchanged input reuse it; kernels
@@ -88,6 +93,8 @@ public final class CudaBackend implements ComputeBackend {
     /** The weight type of the last product (null before the first or for F32 weights): the type to narrow to. */
     private DType productType;
     private final Scratch partials;
+    /** Per (row, head) of decode attention, how many of its splits have finished: zero between launches. */
+    private final Scratch arrivalCounts;
     private final Scratch mergeInput;
     private final BufferPool pool = new BufferPool();
     private PinnedBuffer uploadStaging;
@@ -112,7 +119,9 @@ public final class CudaBackend implements ComputeBackend {
         this.arguments = new Scratch("kernel arguments");
         this.narrowedInput = new Scratch("linear input in the weight's type");
         this.fusedOutput = new Scratch("output of one product over adjacent weights");
+        this.kSlices = new Scratch("products over k-slices");
         this.partials = new Scratch("decode attention partials");
+        this.arrivalCounts = new Scratch("decode attention arrival counts");
         this.mergeInput = new Scratch("attention merge input");
     }
 
@@ -344,8 +353,27 @@ public final class CudaBackend implements ComputeBackend {
         }
         context.makeCurrent();
         DeviceTensor w = weights.onDevice(weight, stream);
-        product(in, inputIn(in, w.dtype()), w, weight.rows(), a.address(), true);
-        addBias(a.address(), in.rows(), weight.rows(), bias);
+        long input = inputIn(in, w.dtype());
+        int m = in.rows();
+        int n = weight.rows();
+        int k = weight.cols();
+        if (m > SLICED_ACCUMULATE_MAX_ROWS || k % (ACCUMULATE_SLICES * 8) != 0) {
+            product(in, input, w, n, a.address(), true);
+            addBias(a.address(), m, n, bias);
+            return;
+        }
+        // A few rows: cuBLAS would split k itself and add the pieces in a kernel of its own, before
+        // a bias kernel. Here the product runs as a batch over k-slices and one kernel adds the
+        // slices and the bias to the accumulator.
+        int slice = k / ACCUMULATE_SLICES;
+        int type = cudaType(w.dtype());
+        long slices = kSlices.ensure((long) ACCUMULATE_SLICES * m * n * Float.BYTES);
+        cublas.gemmStridedBatchedEx(cublasHandle, Cublas.CUBLAS_OP_T, Cublas.CUBLAS_OP_N, n, m, slice, 1f, w.address(), type,
+                k, slice, input, type, k, slice, 0f, slices, Cublas.CUDA_R_32F, n, (long) n * m, ACCUMULATE_SLICES,
+                Cublas.CUBLAS_COMPUTE_32F, weight.name());
+        DeviceTensor b = bias == null ? null : weights.onDevice(bias, stream);
+        kernels.addSlices(stream, a.address(), slices, ACCUMULATE_SLICES, (long) m * n, n, b == null ? 0L : b.address(),
+                b == null ? DType.F32 : b.dtype());
     }
 
     /**
@@ -709,11 +737,10 @@ public final class CudaBackend implements ComputeBackend {
         long outBytes = (long) splits * pairs * headDim * Float.BYTES;
         long partBase = partials.ensure(outBytes + (long) splits * pairs * Float.BYTES);
         long[] args = arguments.upload(slots, lengths);
+        long arrivals = arrivalCounts.ensureZeroed(pairs * Integer.BYTES);
         kernels.decodeAttention(stream, qa.address(), cache.keysAddress(), cache.valuesAddress(), cache.dtype(),
                 cache.slotStride(), args[0], args[1], n, heads, cache.kvHeads(), headDim, keysPerSplit, splits,
-                partBase, partBase + outBytes);
-        kernels.mergePartials(stream, partBase, partBase + outBytes, splits, (int) pairs, headDim, oa.address(), la.address(),
-                narrowedCopyOf(oa));
+                partBase, partBase + outBytes, arrivals, oa.address(), la.address(), narrowedCopyOf(oa));
     }
 
     /**
@@ -751,6 +778,15 @@ public final class CudaBackend implements ComputeBackend {
         }
         kernels.mergePartials(stream, base, lseBase, parts, n * heads, headDim, oa.address(), la.address(),
                 narrowedCopyOf(oa));
+    }
+
+    @Override
+    public synchronized int[] greedyTokens(Activations logits) {
+        int n = dev(logits, "greedyTokens").rows();
+        float[] zeros = new float[n];
+        float[] ones = new float[n];
+        Arrays.fill(ones, 1f);
+        return selectTokens(logits, zeros, new int[n], ones, zeros);
     }
 
     /**
@@ -953,6 +989,16 @@ public final class CudaBackend implements ComputeBackend {
             return buffer.address();
         }
 
+        /** As {@link #ensure}, with a buffer that was zeroed when it was allocated (the users keep it zero). */
+        long ensureZeroed(long bytes) {
+            if (buffer == null || buffer.byteSize() < bytes) {
+                long address = ensure(bytes);
+                copyToDevice(MemorySegment.ofArray(new byte[(int) buffer.byteSize()]), address);
+                return address;
+            }
+            return buffer.address();
+        }
+
         /**
          * Copies small int[] / float[] arrays (token ids, positions, slots, lengths, sampling
          * settings) into the buffer with one transfer and returns each array's device address.
@@ -1015,7 +1061,9 @@ public final class CudaBackend implements ComputeBackend {
         arguments.close();
         narrowedInput.close();
         fusedOutput.close();
+        kSlices.close();
         partials.close();
+        arrivalCounts.close();
         mergeInput.close();
         if (uploadStaging != null) {
             uploadStagingFree.close();

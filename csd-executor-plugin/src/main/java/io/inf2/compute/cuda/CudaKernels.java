@@ -105,6 +105,12 @@ final class CudaKernels implements AutoCloseable {
                         .ptr(o[2]).i32(w[2]).ptr(b[2]).i32(code(biasType)));
     }
 
+    /** acc[i] += Σ_s slices[s][i] + bias[i % cols] over n elements; bias 0 adds nothing. */
+    void addSlices(CudaStream s, long acc, long slices, int count, long n, int cols, long bias, DType biasType) {
+        launch(s, "elementwise", "add_slices", blocks(n), 1, 1, THREADS, 0,
+                a -> a.ptr(acc).ptr(slices).i32(count).i64(n).i32(cols).ptr(bias).i32(code(biasType)));
+    }
+
     void addInPlace(CudaStream s, long acc, long x, long n) {
         launch(s, "elementwise", "add_in_place", blocks(n), 1, 1, THREADS, 0, a -> a.ptr(acc).ptr(x).i64(n));
     }
@@ -177,7 +183,10 @@ final class CudaKernels implements AutoCloseable {
 
     void decodeAttention(CudaStream s, long q, long kCache, long vCache, DType cacheType, long slotStride, long slots,
                          long lengths, int rows, int heads, int kvHeads, int headDim, int keysPerSplit, int splits,
-                         long partOut, long partLse) {
+                         long partOut, long partLse, long arrivals, long out, long lse, Narrowed narrowed) {
+        if (splits > MAX_MERGE_PARTS) {
+            throw new IllegalArgumentException("decode attention merges at most " + MAX_MERGE_PARTS + " splits, not " + splits);
+        }
         float scale = (float) (1.0 / Math.sqrt(headDim));
         // Threads per key: one per 8 dims, rounded up to a power of two so groups tile the warps
         // (at most 32 for the widest head, 256).
@@ -188,7 +197,8 @@ final class CudaKernels implements AutoCloseable {
                 DECODE_THREADS, 0,
                 a -> a.ptr(q).ptr(kCache).ptr(vCache).i32(code(cacheType)).i64(slotStride).ptr(slots).ptr(lengths)
                         .i32(rows).i32(heads).i32(kvHeads).i32(headDim).f32(scale).i32(keysPerSplit).i32(group)
-                        .ptr(partOut).ptr(partLse));
+                        .ptr(partOut).ptr(partLse).ptr(arrivals).ptr(out).ptr(lse).ptr(narrowed.address())
+                        .i32(code(narrowed.type())));
     }
 
     void mergePartials(CudaStream s, long partOut, long partLse, int parts, int pairs, int headDim, long out, long lse,

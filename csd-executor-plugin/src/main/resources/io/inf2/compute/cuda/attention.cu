@@ -111,8 +111,11 @@ extern "C" __global__ void causal_attention(const float* q, const float* k, cons
 // group owns dims [8j, 8j + 8) and reads them with one 16-byte load (two for F32), so a warp moves
 // whole rows per instruction. Each group takes runs of KEYS_PER_GROUP keys, loading all of them
 // before reducing, keeps an online softmax, and the groups combine at the end.
-// Writes partOut[split][row * heads + head][headDim] and partLse[split][row * heads + head];
-// a split with no keys writes zeros and -inf, which the merge ignores. headDim % 8 == 0.
+// Writes partOut[split][row * heads + head][headDim] and partLse[split][row * heads + head] (a
+// split with no keys writes zeros and -inf, which the merge ignores); the last split of each
+// (row, head) to finish then merges them into out [rows, heads · headDim], lse [rows, heads] and
+// narrowed (see merge_pair). arrivals[rows * heads] counts finished splits: zero before the launch
+// and after it. headDim % 8 == 0.
 #define DECODE_THREADS 128
 #define KEYS_PER_GROUP 4
 
@@ -135,6 +138,62 @@ __device__ __forceinline__ void load8(const void* p, int dtype, i64 i, float* ou
     }
 }
 
+// Exact merge of partial attentions: for pair p (a row and head) and parts i,
+// out = Σ exp(lse_i − L)·out_i, L = log Σ exp(lse_i). Parts are `pairs` pairs apart:
+// partOut[i][pair][headDim], partLse[i][pair]. All-empty pairs get zeros and -inf. When narrowed
+// is not null, out is also written there in narrowedType (the output projection's input). The parts
+// are read past L1 (__ldcg): in decode attention other blocks wrote them during this launch.
+#define MERGE_MAX_PARTS 256
+
+__device__ void merge_pair(const float* partOut, const float* partLse, int parts, int pairs, int pair, int headDim,
+                           float* out, float* lse, void* narrowed, int narrowedType) {
+    // The parts' weights exp(lse_i − max), once per pair by the first warp, not per dimension.
+    __shared__ float weights[MERGE_MAX_PARTS];
+    __shared__ float stats[2];
+    if (threadIdx.x < 32) {
+        float mx = NEG_INF;
+        for (int i = threadIdx.x; i < parts; i += 32) {
+            mx = fmaxf(mx, __ldcg(partLse + (i64) i * pairs + pair));
+        }
+        mx = warp_max(mx);
+        float total = 0.0f;
+        for (int i = threadIdx.x; i < parts; i += 32) {
+            float w = mx == NEG_INF ? 0.0f : expf(__ldcg(partLse + (i64) i * pairs + pair) - mx);
+            weights[i] = w;
+            total += w;
+        }
+        total = warp_sum(total);
+        if (threadIdx.x == 0) {
+            stats[0] = mx;
+            stats[1] = total;
+        }
+    }
+    __syncthreads();
+    float mx = stats[0];
+    float total = stats[1];
+    float* o = out + (i64) pair * headDim;
+    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+        float y = 0.0f;
+        if (mx != NEG_INF) {
+            float sum = 0.0f;
+#pragma unroll 8
+            for (int i = 0; i < parts; i++) { // unrolled: the parts' loads in flight together
+                sum += weights[i] * __ldcg(partOut + ((i64) i * pairs + pair) * headDim + d);
+            }
+            y = sum / total;
+        }
+        o[d] = y;
+        if (narrowed != nullptr) {
+            store_elem(narrowed, narrowedType, (i64) pair * headDim + d, y);
+        }
+    }
+    if (threadIdx.x == 0) {
+        lse[pair] = mx == NEG_INF ? NEG_INF : mx + logf(total);
+    }
+    // A next pair's weights overwrite these.
+    __syncthreads();
+}
+
 // LOAD_VALUES_WITH_KEYS: a round loads its values together with its keys (one memory round trip
 // instead of two, for more registers). The launcher takes that variant when the keys are split
 // (few sequences: each block makes a round or two and its latency is what counts) and the other
@@ -144,7 +203,8 @@ __device__ __forceinline__ void decode_attention_block(const float* q, const voi
                                                        int cacheType, i64 slotStride, const int* slots,
                                                        const int* lengths, int rows, int heads, int kvHeads,
                                                        int headDim, float scale, int keysPerSplit, int groupSize,
-                                                       float* partOut, float* partLse) {
+                                                       float* partOut, float* partLse, int* arrivals, float* out,
+                                                       float* lse, void* narrowed, int narrowedType) {
     __shared__ float groupM[DECODE_THREADS];
     __shared__ float groupL[DECODE_THREADS];
     __shared__ float groupAcc[DECODE_THREADS * 8];
@@ -264,94 +324,65 @@ __device__ __forceinline__ void decode_attention_block(const float* q, const voi
         if (threadIdx.x == 0) {
             partLse[pair] = NEG_INF;
         }
-        return;
-    }
-    float blockL = 0.0f;
-    for (int g = 0; g < groups; g++) {
-        blockL += groupL[g] * expf(groupM[g] - blockM);
-    }
-    for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
-        float sum = 0.0f;
+    } else {
+        float blockL = 0.0f;
         for (int g = 0; g < groups; g++) {
-            sum += groupAcc[g * headDim + d] * expf(groupM[g] - blockM);
+            blockL += groupL[g] * expf(groupM[g] - blockM);
         }
-        o[d] = sum / blockL;
+        for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
+            float sum = 0.0f;
+            for (int g = 0; g < groups; g++) {
+                sum += groupAcc[g * headDim + d] * expf(groupM[g] - blockM);
+            }
+            o[d] = sum / blockL;
+        }
+        if (threadIdx.x == 0) {
+            partLse[pair] = blockM + logf(blockL);
+        }
     }
+    // The last split of a (row, head) to finish merges all of them, so no merge kernel follows:
+    // each block's part is visible device-wide (fence) before it counts itself in; the last one in
+    // resets the count for the next launch.
+    __shared__ bool lastIn;
+    __threadfence();
+    __syncthreads();
+    int rowHead = row * heads + head;
     if (threadIdx.x == 0) {
-        partLse[pair] = blockM + logf(blockL);
+        lastIn = atomicAdd(arrivals + rowHead, 1) == (int) gridDim.x - 1;
+    }
+    __syncthreads();
+    if (lastIn) {
+        if (threadIdx.x == 0) {
+            arrivals[rowHead] = 0;
+        }
+        merge_pair(partOut, partLse, gridDim.x, rows * heads, rowHead, headDim, out, lse, narrowed, narrowedType);
     }
 }
 
 extern "C" __global__ void decode_attention(const float* q, const void* kCache, const void* vCache, int cacheType,
                                             i64 slotStride, const int* slots, const int* lengths, int rows,
                                             int heads, int kvHeads, int headDim, float scale, int keysPerSplit,
-                                            int groupSize, float* partOut, float* partLse) {
+                                            int groupSize, float* partOut, float* partLse, int* arrivals,
+                                            float* out, float* lse, void* narrowed, int narrowedType) {
     decode_attention_block<false>(q, kCache, vCache, cacheType, slotStride, slots, lengths, rows, heads, kvHeads,
-                                  headDim, scale, keysPerSplit, groupSize, partOut, partLse);
+                                  headDim, scale, keysPerSplit, groupSize, partOut, partLse, arrivals, out, lse,
+                                  narrowed, narrowedType);
 }
 
 extern "C" __global__ void decode_attention_split(const float* q, const void* kCache, const void* vCache,
                                                   int cacheType, i64 slotStride, const int* slots, const int* lengths,
                                                   int rows, int heads, int kvHeads, int headDim, float scale,
-                                                  int keysPerSplit, int groupSize, float* partOut, float* partLse) {
+                                                  int keysPerSplit, int groupSize, float* partOut, float* partLse,
+                                                  int* arrivals, float* out, float* lse, void* narrowed,
+                                                  int narrowedType) {
     decode_attention_block<true>(q, kCache, vCache, cacheType, slotStride, slots, lengths, rows, heads, kvHeads,
-                                 headDim, scale, keysPerSplit, groupSize, partOut, partLse);
+                                 headDim, scale, keysPerSplit, groupSize, partOut, partLse, arrivals, out, lse,
+                                 narrowed, narrowedType);
 }
-
-// Exact merge of partial attentions: for pair p (a row and head) and parts i,
-// out = Σ exp(lse_i − L)·out_i, L = log Σ exp(lse_i). Parts are partStride pairs apart:
-// partOut[i][pair][headDim], partLse[i][pair]. All-empty pairs get zeros and -inf. When narrowed
-// is not null, out is also written there in narrowedType (the output projection's input).
-// One block per pair.
-#define MERGE_MAX_PARTS 256
 
 extern "C" __global__ void merge_partials(const float* partOut, const float* partLse, int parts, int pairs,
                                           int headDim, float* out, float* lse, void* narrowed, int narrowedType) {
-    // The parts' weights exp(lse_i − max) are computed once per pair by the first warp, not by every
-    // thread for every dimension.
-    __shared__ float weights[MERGE_MAX_PARTS];
-    __shared__ float stats[2];
     for (int pair = blockIdx.x; pair < pairs; pair += gridDim.x) {
-        if (threadIdx.x < 32) {
-            float mx = NEG_INF;
-            for (int i = threadIdx.x; i < parts; i += 32) {
-                mx = fmaxf(mx, partLse[(i64) i * pairs + pair]);
-            }
-            mx = warp_max(mx);
-            float total = 0.0f;
-            for (int i = threadIdx.x; i < parts; i += 32) {
-                float w = mx == NEG_INF ? 0.0f : expf(partLse[(i64) i * pairs + pair] - mx);
-                weights[i] = w;
-                total += w;
-            }
-            total = warp_sum(total);
-            if (threadIdx.x == 0) {
-                stats[0] = mx;
-                stats[1] = total;
-            }
-        }
-        __syncthreads();
-        float mx = stats[0];
-        float total = stats[1];
-        float* o = out + (i64) pair * headDim;
-        for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
-            float y = 0.0f;
-            if (mx != NEG_INF) {
-                float sum = 0.0f;
-                for (int i = 0; i < parts; i++) {
-                    sum += weights[i] * partOut[((i64) i * pairs + pair) * headDim + d];
-                }
-                y = sum / total;
-            }
-            o[d] = y;
-            if (narrowed != nullptr) {
-                store_elem(narrowed, narrowedType, (i64) pair * headDim + d, y);
-            }
-        }
-        if (threadIdx.x == 0) {
-            lse[pair] = mx == NEG_INF ? NEG_INF : mx + logf(total);
-        }
-        // The next pair's weights overwrite these.
-        __syncthreads();
+        merge_pair(partOut, partLse, parts, pairs, pair, headDim, out, lse, narrowed, narrowedType);
     }
 }

@@ -62,6 +62,22 @@ extern "C" __global__ void split_columns(const float* src, int rows, int total, 
     }
 }
 
+// acc[i] += Σ_s slices[s · n + i] + bias[i % cols]: products over k-slices summed into an
+// accumulator with their bias (a null bias adds nothing).
+extern "C" __global__ void add_slices(float* acc, const float* slices, int count, i64 n, int cols, const void* bias,
+                                      int biasType) {
+    for (i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64) gridDim.x * blockDim.x) {
+        float sum = 0.0f;
+        for (int s = 0; s < count; s++) {
+            sum += slices[s * n + i];
+        }
+        if (bias != nullptr) {
+            sum += load_elem(bias, biasType, i % cols);
+        }
+        acc[i] += sum;
+    }
+}
+
 extern "C" __global__ void add_in_place(float* acc, const float* x, i64 n) {
     for (i64 i = (i64) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (i64) gridDim.x * blockDim.x) {
         acc[i] += x[i];

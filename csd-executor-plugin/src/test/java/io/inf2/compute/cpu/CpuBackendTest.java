@@ -51,6 +51,19 @@ class CpuBackendTest {
         }
     }
 
+    @Test
+    void greedyTokensTakeTheLowestIdAmongEqualMaximaAndSkipNaN() {
+        float nan = Float.NaN;
+        FloatMatrix logits = new FloatMatrix(new float[] {
+            1, 3, 3, 2,
+            nan, -1, -2, -1,
+            -5, -4, -3, -2}, 3, 4);
+        assertArrayEquals(new int[] {1, 1, 3}, backend.greedyTokens(backend.upload(logits)));
+        FloatMatrix noFinite = new FloatMatrix(new float[] {nan, Float.NEGATIVE_INFINITY, 1, Float.POSITIVE_INFINITY}, 2, 2);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.greedyTokens(backend.upload(noFinite)));
+        assertEquals("greedyTokens: row 0 of the logits has no finite value", e.getMessage());
+    }
+
     private static Activations run(CpuBackend b, FloatMatrix x, Tensor w, Tensor bias) {
         Activations out = b.allocate(x.rows(), w.rows());
         b.linear(b.upload(x), w, bias, out);

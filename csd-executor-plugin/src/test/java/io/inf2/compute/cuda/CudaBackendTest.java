@@ -360,31 +360,50 @@ class CudaBackendTest {
     }
 
     @Test
+    void greedyTokensMatchTheCpu() {
+        SplittableRandom r = new SplittableRandom(404);
+        FloatMatrix logits = matrix(r, 5, 50272, 8);
+        // Ties: the lowest id must win on both.
+        logits.data()[3 * 50272 + 17] = 100;
+        logits.data()[3 * 50272 + 40000] = 100;
+        logits.data()[4 * 50272 + 9] = Float.NaN;
+        try (Activations onGpu = gpu.upload(logits)) {
+            assertArrayEquals(cpu.greedyTokens(cpu.upload(logits)), gpu.greedyTokens(onGpu));
+        }
+    }
+
+    /** Few rows and k a multiple of 32 take the k-sliced product; the others one product and a bias kernel. */
+    @Test
     void linearAddAccumulatesIntoTheResidual() {
         for (DType type : new DType[] {DType.F16, DType.F32}) {
-            SplittableRandom r = new SplittableRandom(77 + type.ordinal());
-            int m = 3;
-            int k = 192;
-            int n = 160;
-            Tensor weight = tensor("residual." + type, type, random(r, n * k, 0.5), n, k);
-            Tensor bias = tensor("residual.bias." + type, type, random(r, n, 1), n);
-            FloatMatrix x = matrix(r, m, k, 2);
-            FloatMatrix residual = matrix(r, m, n, 3);
-            FloatMatrix product = new FloatMatrix(m, n);
-            cpu.linear(cpu.upload(x), weight, bias, cpu.upload(product));
-            FloatMatrix actual;
-            try (Activations in = gpu.upload(x); Activations acc = gpu.upload(residual)) {
-                gpu.linearAdd(in, weight, bias, acc);
-                actual = gpu.download(acc);
-                assertThrows(IllegalArgumentException.class, () -> gpu.linearAdd(acc, weight, null, acc));
+            for (int[] shape : new int[][] {{3, 192}, {3, 200}, {CudaBackend.SLICED_ACCUMULATE_MAX_ROWS + 4, 192}}) {
+                checkLinearAdd(type, shape[0], shape[1]);
             }
-            // What the product added, against the CPU's product: the residual's own rounding is within one ulp.
-            FloatMatrix added = new FloatMatrix(m, n);
-            for (int i = 0; i < m * n; i++) {
-                added.data()[i] = actual.data()[i] - residual.data()[i];
-            }
-            assertLinearClose(x, weight, product, added, type + " linearAdd");
         }
+    }
+
+    private static void checkLinearAdd(DType type, int m, int k) {
+        SplittableRandom r = new SplittableRandom(77 + type.ordinal() + m + k);
+        int n = 160;
+        String name = "residual." + type + "." + m + "x" + k;
+        Tensor weight = tensor(name, type, random(r, n * k, 0.5), n, k);
+        Tensor bias = tensor(name + ".bias", type, random(r, n, 1), n);
+        FloatMatrix x = matrix(r, m, k, 2);
+        FloatMatrix residual = matrix(r, m, n, 3);
+        FloatMatrix product = new FloatMatrix(m, n);
+        cpu.linear(cpu.upload(x), weight, bias, cpu.upload(product));
+        FloatMatrix actual;
+        try (Activations in = gpu.upload(x); Activations acc = gpu.upload(residual)) {
+            gpu.linearAdd(in, weight, bias, acc);
+            actual = gpu.download(acc);
+            assertThrows(IllegalArgumentException.class, () -> gpu.linearAdd(acc, weight, null, acc));
+        }
+        // What the product added, against the CPU's product: the residual's own rounding is within one ulp.
+        FloatMatrix added = new FloatMatrix(m, n);
+        for (int i = 0; i < m * n; i++) {
+            added.data()[i] = actual.data()[i] - residual.data()[i];
+        }
+        assertLinearClose(x, weight, product, added, name + " linearAdd");
     }
 
     @Test
