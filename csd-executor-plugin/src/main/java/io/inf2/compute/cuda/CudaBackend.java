@@ -404,8 +404,11 @@ public final class CudaBackend implements ComputeBackend {
         for (int i = 0; i < count; i++) {
             w[i] = weights.onDevice(weightList.get(i), stream);
             if (w[i].dtype() != w[0].dtype()) {
-                throw new IllegalArgumentException("linears: " + weightList.get(i).name() + " is " + w[i].dtype() + ", "
-                        + weightList.getFirst().name() + " is " + w[0].dtype());
+                // Weights of different types cannot share the converted input: one product each.
+                for (int j = 0; j < count; j++) {
+                    linear(x, weightList.get(j), biases.get(j), outs.get(j));
+                }
+                return;
             }
         }
         int m = in.rows();

@@ -276,6 +276,24 @@ class CudaBackendTest {
         }
     }
 
+    @Test
+    void linearsOfMixedTypesTakeOneProductEach() {
+        SplittableRandom r = new SplittableRandom(606);
+        int k = 128;
+        List<Tensor> weights = List.of(tensor("mixed.f16", DType.F16, random(r, 96 * k, 0.5), 96, k),
+                tensor("mixed.bf16", DType.BF16, random(r, 32 * k, 0.5), 32, k));
+        FloatMatrix x = matrix(r, 2, k, 2);
+        try (Activations in = gpu.upload(x); Activations a = gpu.allocate(2, 96); Activations b = gpu.allocate(2, 32)) {
+            gpu.linears(in, weights, Arrays.asList(null, null), List.of(a, b));
+            List<Activations> outs = List.of(a, b);
+            for (int i = 0; i < 2; i++) {
+                FloatMatrix expected = new FloatMatrix(2, weights.get(i).rows());
+                cpu.linear(cpu.upload(x), weights.get(i), null, cpu.upload(expected));
+                assertLinearClose(x, weights.get(i), expected, gpu.download(outs.get(i)), weights.get(i).name());
+            }
+        }
+    }
+
     private static boolean sideBySide(List<Tensor> weights) {
         try (CudaStream s = gpu.context().createStream()) {
             for (int i = 1; i < weights.size(); i++) {
