@@ -94,7 +94,8 @@ public final class Settings {
 
     // ---- KV cache placement and the CSD tier
     public static final Setting<String> KV_CACHE = add(choice("kv", "kvCache", "memory",
-            "Where the KV cache lives: memory (host memory, attention on the host CPU threads: FlexGen's CPU "
+            "Where the KV cache lives: memory (host memory, in the type of the model's key projection: F16 or BF16 "
+                    + "for half-precision models, F32 otherwise; attention on the host CPU threads: FlexGen's CPU "
                     + "delegation), gpu (GPU memory in F16, attention on the GPU; needs backend cuda), csd "
                     + "(computational storage with attention near storage), or storage (plain storage read back to the "
                     + "host: the FlexGen baseline).",

@@ -109,8 +109,8 @@ public final class InferenceEngine implements AutoCloseable {
     public static KvPlacement kvPlacement(EngineOptions options, ModelConfig config) {
         return switch (options.kvCache()) {
             case "memory" -> memoryPlacement();
-            case "gpu" -> (host, backend) -> gpuPlacement(options, backend);
-            case "csd", "storage" -> (host, backend) -> CsdKvCacheFactory.open(options, config, host);
+            case "gpu" -> (host, backend, weights) -> gpuPlacement(options, backend);
+            case "csd", "storage" -> (host, backend, weights) -> CsdKvCacheFactory.open(options, config, host);
             default -> throw new IllegalArgumentException("unknown KV placement " + options.kvCache());
         };
     }
@@ -164,7 +164,7 @@ public final class InferenceEngine implements AutoCloseable {
             backend.placeWeights(layout);
             WeightStore store = weightStore(layout, weights, checkpoint);
             owned.push(store);
-            KvCacheFactory kv = kvFactoryOpener.open(host, backend);
+            KvCacheFactory kv = kvFactoryOpener.open(host, backend, weights);
             owned.push(kv);
             return new InferenceEngine(options, config, weights, placement, layout.streams() && gpu, store, tokenizer,
                     backend, kv, owned);
@@ -174,9 +174,13 @@ public final class InferenceEngine implements AutoCloseable {
         }
     }
 
-    /** The memory placement: KV cache in host memory, attention on the host threads. */
+    /**
+     * The memory placement: KV cache in host memory, attention on the host threads; K and V kept in
+     * the type of the model's key projection (F16 or BF16 halves the memory and the bytes attention
+     * reads; F32 models keep F32).
+     */
     public static KvPlacement memoryPlacement() {
-        return (host, backend) -> MemoryKvCache.factory(host);
+        return (host, backend, weights) -> MemoryKvCache.factory(host, weights.layers().getFirst().kWeight().dtype());
     }
 
     /** Storage-tier weights stream per layer from the checkpoint files; all others are used where they are. */

@@ -1,58 +1,78 @@
 package io.inf2.kv;
 
-import io.inf2.compute.cpu.CpuBackend;
 import io.inf2.compute.cpu.CpuAttention;
+import io.inf2.compute.cpu.CpuBackend;
 import io.inf2.model.ModelConfig;
+import io.inf2.tensor.DType;
 import io.inf2.tensor.FloatMatrix;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 
 /**
  * The KV cache in host memory, with decode attention on host CPU threads (FlexGen's CPU delegation
- * when the compute backend is a GPU). Each (layer, sequence) keeps K and V head-major, so one KV
- * head's rows are contiguous and a GQA group's query heads share one pass over them.
+ * when the compute backend is a GPU). K and V are kept off the Java heap in a chosen type (F16 or
+ * BF16 for half-precision models, as FlexGen and transformers keep them: half the memory and half
+ * the bytes attention reads; F32 for F32 models). Each (layer, sequence) keeps K and V head-major,
+ * so one KV head's rows are contiguous and a GQA group's query heads share one pass over them.
+ * Each sequence's memory (every layer) belongs to one arena, freed when the sequence is released.
  */
 public final class MemoryKvCache implements KvCache {
     private final ModelConfig model;
     private final CpuBackend host;
     private final KvTraffic traffic;
+    private final DType stored;
     private final int layers;
     private final int kvHeads;
     private final int headDim;
-    /** [layer][slot]: per KV head a block of capacity × headDim floats. */
-    private final float[][][] keys;
-    private final float[][][] values;
+    /** [layer][slot]: per KV head a block of capacity × headDim elements of {@link #stored}. */
+    private final MemorySegment[][] keys;
+    private final MemorySegment[][] values;
+    private final Arena[] arenas;
     private final int[][] lengths;
     private final int[] capacity;
     /** Tokens a sequence may reach (0: unknown); a slot is sized for it at its first write. */
     private final int maxTokens;
 
-    /** A cache whose slots grow by doubling as tokens arrive. */
+    /** An F32 cache whose slots grow by doubling as tokens arrive. */
     public MemoryKvCache(ModelConfig model, int slots, CpuBackend host, KvTraffic traffic) {
-        this(model, slots, 0, host, traffic);
+        this(model, slots, 0, DType.F32, host, traffic);
     }
 
     /**
-     * A cache whose slots are sized for {@code maxTokens} at their first write, so that no decode step
-     * re-lays out a sequence's whole cache (a doubling at token 513 of an OPT-30B sequence copies
-     * 2.8 GB over its 48 layers); a sequence that outgrows it still grows by doubling.
+     * A cache of K and V in {@code stored} (F32, F16 or BF16) whose slots are sized for
+     * {@code maxTokens} at their first write, so that no decode step re-lays out a sequence's whole
+     * cache (a doubling at token 513 of an OPT-30B sequence copies its 48 layers); a sequence that
+     * outgrows it still grows by doubling.
      */
-    public MemoryKvCache(ModelConfig model, int slots, int maxTokens, CpuBackend host, KvTraffic traffic) {
+    public MemoryKvCache(ModelConfig model, int slots, int maxTokens, DType stored, CpuBackend host, KvTraffic traffic) {
+        if (!stored.isFloatingPoint()) {
+            throw new IllegalArgumentException("the memory KV cache keeps F32, F16 or BF16, not " + stored);
+        }
         this.maxTokens = maxTokens;
         this.model = model;
         this.host = host;
         this.traffic = traffic;
+        this.stored = stored;
         this.layers = model.layers();
         this.kvHeads = model.kvHeads();
         this.headDim = model.headDim();
-        this.keys = new float[layers][slots][];
-        this.values = new float[layers][slots][];
+        this.keys = new MemorySegment[layers][slots];
+        this.values = new MemorySegment[layers][slots];
+        this.arenas = new Arena[slots];
         this.lengths = new int[layers][slots];
         this.capacity = new int[slots];
     }
 
-    /** A factory of memory caches whose host attention runs on {@code host}. */
-    public static KvCacheFactory factory(CpuBackend host) {
-        return KvCacheFactory.perBatch("host-memory", "kv-cache=memory (host, attention on " + host.threads() + " CPU threads)",
-                (model, slots, maxTokens, projector, traffic) -> new MemoryKvCache(model, slots, maxTokens, host, traffic));
+    /** A factory of memory caches keeping K and V in {@code stored}, whose host attention runs on {@code host}. */
+    public static KvCacheFactory factory(CpuBackend host, DType stored) {
+        return KvCacheFactory.perBatch("host-memory", "kv-cache=memory (host, " + stored + ", attention on " + host.threads()
+                        + " CPU threads)",
+                (model, slots, maxTokens, projector, traffic) -> new MemoryKvCache(model, slots, maxTokens, stored, host, traffic));
+    }
+
+    /** The type K and V are kept in. */
+    public DType storedType() {
+        return stored;
     }
 
     @Override
@@ -85,22 +105,26 @@ public final class MemoryKvCache implements KvCache {
                 int i = task / kvHeads;
                 int kvh = task % kvHeads;
                 int slot = slots[i];
-                int base = kvh * capacity[slot] * headDim;
+                long base = (long) kvh * capacity[slot] * headDim;
                 int head = kvh * group * headDim;
                 CpuAttention.attendGroup(q.data(), q.offset(i) + head, group, headDim, keys[layer][slot], base,
-                        values[layer][slot], base, headDim, lengths[layer][slot], out.data(), out.offset(i) + head, lse, 0);
+                        values[layer][slot], base, stored, headDim, lengths[layer][slot], out.data(), out.offset(i) + head,
+                        lse, 0);
             }
         });
     }
 
     private void store(int layer, int slot, int pos, float[] k, int kOff, float[] v, int vOff) {
-        int cap = capacity[slot];
-        float[] kc = keys[layer][slot];
-        float[] vc = values[layer][slot];
+        long cap = capacity[slot];
+        MemorySegment kc = keys[layer][slot];
+        MemorySegment vc = values[layer][slot];
         for (int h = 0; h < kvHeads; h++) {
-            int dst = (h * cap + pos) * headDim;
-            System.arraycopy(k, kOff + h * headDim, kc, dst, headDim);
-            System.arraycopy(v, vOff + h * headDim, vc, dst, headDim);
+            long dst = (h * cap + pos) * headDim;
+            int src = h * headDim;
+            for (int d = 0; d < headDim; d++) {
+                stored.setFloat(kc, dst + d, k[kOff + src + d]);
+                stored.setFloat(vc, dst + d, v[vOff + src + d]);
+            }
         }
     }
 
@@ -111,18 +135,30 @@ public final class MemoryKvCache implements KvCache {
         }
         int old = capacity[slot];
         int grown = old == 0 ? Math.max(tokens, maxTokens > 0 ? maxTokens : 16) : Math.max(tokens, old * 2);
-        for (int l = 0; l < layers; l++) {
-            keys[l][slot] = relayout(keys[l][slot], old, grown, lengths[l][slot]);
-            values[l][slot] = relayout(values[l][slot], old, grown, lengths[l][slot]);
+        Arena arena = Arena.ofShared();
+        try {
+            for (int l = 0; l < layers; l++) {
+                keys[l][slot] = relayout(arena, keys[l][slot], old, grown, lengths[l][slot]);
+                values[l][slot] = relayout(arena, values[l][slot], old, grown, lengths[l][slot]);
+            }
+        } catch (RuntimeException | OutOfMemoryError e) {
+            arena.close();
+            throw e;
         }
+        if (arenas[slot] != null) {
+            arenas[slot].close();
+        }
+        arenas[slot] = arena;
         capacity[slot] = grown;
     }
 
-    private float[] relayout(float[] old, int oldCap, int newCap, int used) {
-        float[] grown = new float[kvHeads * newCap * headDim];
+    private MemorySegment relayout(Arena arena, MemorySegment old, int oldCap, int newCap, int used) {
+        long elementBytes = stored.byteSize();
+        MemorySegment grown = arena.allocate((long) kvHeads * newCap * headDim * elementBytes, 64);
         if (old != null && oldCap > 0) {
             for (int h = 0; h < kvHeads; h++) {
-                System.arraycopy(old, h * oldCap * headDim, grown, h * newCap * headDim, used * headDim);
+                MemorySegment.copy(old, (long) h * oldCap * headDim * elementBytes, grown,
+                        (long) h * newCap * headDim * elementBytes, (long) used * headDim * elementBytes);
             }
         }
         return grown;
@@ -147,6 +183,10 @@ public final class MemoryKvCache implements KvCache {
             lengths[l][slot] = 0;
         }
         capacity[slot] = 0;
+        if (arenas[slot] != null) {
+            arenas[slot].close();
+            arenas[slot] = null;
+        }
     }
 
     @Override
