@@ -5,8 +5,13 @@ import io.inf2.compute.ComputeBackend;
 import io.inf2.compute.RotaryTable;
 import io.inf2.compute.WeightLayout;
 import io.inf2.compute.WeightTier;
+import io.inf2.tensor.DType;
 import io.inf2.tensor.FloatMatrix;
 import io.inf2.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 
 /**
  * The CPU backend: activations are heap f32 matrices, weights are read straight from the checkpoint
@@ -139,21 +144,71 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public void linear(Activations x, Tensor weight, Tensor bias, Activations out) {
-        FloatMatrix in = host(x);
-        FloatMatrix o = host(out);
-        int n = weight.rows();
-        int k = weight.cols();
-        requireCols(in, k, "linear input for " + weight.name());
-        requireCols(o, n, "linear output for " + weight.name());
-        if (in.rows() != o.rows()) {
-            throw new IllegalArgumentException("linear " + weight.name() + ": " + in.rows() + " input rows, " + o.rows() + " output rows");
+        products(host(x), List.of(weight), Arrays.asList(bias), List.of(host(out)), false, "linear");
+    }
+
+    /** One parallel loop over the rows of all the weights, instead of one loop each. */
+    @Override
+    public void linears(Activations x, List<Tensor> weights, List<Tensor> biases, List<Activations> outs) {
+        if (weights.size() != biases.size() || weights.size() != outs.size()) {
+            throw new IllegalArgumentException("linears: " + weights.size() + " weights, " + biases.size() + " biases and "
+                    + outs.size() + " outputs");
         }
+        products(host(x), weights, biases, outs.stream().map(CpuBackend::host).toList(), false, "linears");
+    }
+
+    /** The products are added to {@code acc} as they are made: no temporary, no separate add. */
+    @Override
+    public void linearAdd(Activations x, Tensor weight, Tensor bias, Activations acc) {
+        FloatMatrix in = host(x);
+        FloatMatrix a = host(acc);
+        if (in.data() == a.data()) {
+            throw new IllegalArgumentException("linearAdd " + weight.name() + ": the input is the accumulator");
+        }
+        products(in, List.of(weight), Arrays.asList(bias), List.of(a), true, "linearAdd");
+    }
+
+    /**
+     * outs[i] (=, or += with {@code accumulate}) in · weights[i]ᵀ (+ biases[i]) in one parallel loop
+     * whose pieces are whole groups of eight rows of one weight, so the kernels' tiles never split.
+     */
+    private void products(FloatMatrix in, List<Tensor> weights, List<Tensor> biases, List<FloatMatrix> outs, boolean accumulate,
+                          String op) {
         int rows = in.rows();
-        long work = (long) rows * n * k;
-        // Whole groups of eight weight rows per piece, so the kernels' four-row tiles never split.
-        int minChunk = work < MIN_PARALLEL_WORK ? n : (Math.max(8, n / (threads * PIECES_PER_THREAD)) + 7) & ~7;
-        parallelFor(n, minChunk, (from, to) -> kernels.linear(in.data(), rows, k, weight.data(), weight.dtype(),
-                bias == null ? null : bias.data(), bias == null ? null : bias.dtype(), from, to, o.data(), n));
+        List<int[]> pieces = new ArrayList<>(); // {weight index, first row, end row}
+        for (int i = 0; i < weights.size(); i++) {
+            Tensor weight = weights.get(i);
+            FloatMatrix o = outs.get(i);
+            int n = weight.rows();
+            int k = weight.cols();
+            requireCols(in, k, op + " input for " + weight.name());
+            requireCols(o, n, op + " output for " + weight.name());
+            if (rows != o.rows()) {
+                throw new IllegalArgumentException(op + " " + weight.name() + ": " + rows + " input rows, " + o.rows() + " output rows");
+            }
+            long work = (long) rows * n * k;
+            int chunk = work < MIN_PARALLEL_WORK ? n : (Math.max(8, n / (threads * PIECES_PER_THREAD)) + 7) & ~7;
+            for (int from = 0; from < n; from += chunk) {
+                pieces.add(new int[] {i, from, Math.min(n, from + chunk)});
+            }
+        }
+        parallelFor(pieces.size(), 1, (first, end) -> {
+            for (int p = first; p < end; p++) {
+                int[] piece = pieces.get(p);
+                Tensor weight = weights.get(piece[0]);
+                Tensor bias = biases.get(piece[0]);
+                FloatMatrix o = outs.get(piece[0]);
+                MemorySegment b = bias == null ? null : bias.data();
+                DType bt = bias == null ? null : bias.dtype();
+                if (accumulate) {
+                    kernels.linearAdd(in.data(), rows, weight.cols(), weight.data(), weight.dtype(), b, bt, piece[1], piece[2],
+                            o.data(), weight.rows());
+                } else {
+                    kernels.linear(in.data(), rows, weight.cols(), weight.data(), weight.dtype(), b, bt, piece[1], piece[2],
+                            o.data(), weight.rows());
+                }
+            }
+        });
     }
 
     @Override

@@ -24,6 +24,10 @@ public interface CpuKernels {
     void linear(float[] x, int rows, int k, MemorySegment weight, DType dtype, MemorySegment bias, DType biasType,
                 int nFrom, int nTo, float[] out, int outCols);
 
+    /** As {@link #linear}, added to what {@code out} holds: out[m * outCols + n] += Σ_k x · w[n, kk] (+ bias[n]). */
+    void linearAdd(float[] x, int rows, int k, MemorySegment weight, DType dtype, MemorySegment bias, DType biasType,
+                   int nFrom, int nTo, float[] out, int outCols);
+
     /** Σ a[aOff + i] · b[bOff + i] for i in [0, n). */
     float dot(float[] a, int aOff, float[] b, int bOff, int n);
 

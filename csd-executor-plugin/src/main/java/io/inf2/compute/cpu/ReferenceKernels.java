@@ -10,6 +10,17 @@ public final class ReferenceKernels implements CpuKernels {
     public void linear(float[] x, int rows, int k, MemorySegment weight, DType dtype, MemorySegment bias,
                        DType biasType, int nFrom, int nTo, float[] out, int outCols) {
         for (int n = nFrom; n < nTo; n++) {
+            for (int m = 0; m < rows; m++) {
+                out[m * outCols + n] = 0f;
+            }
+        }
+        linearAdd(x, rows, k, weight, dtype, bias, biasType, nFrom, nTo, out, outCols);
+    }
+
+    @Override
+    public void linearAdd(float[] x, int rows, int k, MemorySegment weight, DType dtype, MemorySegment bias,
+                          DType biasType, int nFrom, int nTo, float[] out, int outCols) {
+        for (int n = nFrom; n < nTo; n++) {
             long base = (long) n * k;
             float b = bias == null ? 0f : biasType.getFloat(bias, n);
             for (int m = 0; m < rows; m++) {
@@ -17,7 +28,7 @@ public final class ReferenceKernels implements CpuKernels {
                 for (int kk = 0; kk < k; kk++) {
                     sum += x[m * k + kk] * dtype.getFloat(weight, base + kk);
                 }
-                out[m * outCols + n] = sum + b;
+                out[m * outCols + n] += sum + b;
             }
         }
     }

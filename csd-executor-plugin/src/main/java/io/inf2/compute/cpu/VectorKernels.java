@@ -184,13 +184,26 @@ public final class VectorKernels implements CpuKernels {
     @Override
     public void linear(float[] x, int rows, int k, MemorySegment weight, DType dtype, MemorySegment bias, DType biasType,
                        int nFrom, int nTo, float[] out, int outCols) {
+        product(x, rows, k, weight, dtype, bias, biasType, nFrom, nTo, out, outCols, false);
+    }
+
+    @Override
+    public void linearAdd(float[] x, int rows, int k, MemorySegment weight, DType dtype, MemorySegment bias, DType biasType,
+                          int nFrom, int nTo, float[] out, int outCols) {
+        product(x, rows, k, weight, dtype, bias, biasType, nFrom, nTo, out, outCols, true);
+    }
+
+    /** Every path below adds its products to out, so out starts as the bias, or as itself plus the bias. */
+    private void product(float[] x, int rows, int k, MemorySegment weight, DType dtype, MemorySegment bias, DType biasType,
+                         int nFrom, int nTo, float[] out, int outCols, boolean accumulate) {
         if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16) {
             throw new IllegalArgumentException("linear weights must be F32, F16 or BF16, got " + dtype);
         }
         for (int n = nFrom; n < nTo; n++) {
             float b = bias == null ? 0f : biasType.getFloat(bias, n);
             for (int m = 0; m < rows; m++) {
-                out[m * outCols + n] = b;
+                int i = m * outCols + n;
+                out[i] = accumulate ? out[i] + b : b;
             }
         }
         Scratch scratch = SCRATCH.get();

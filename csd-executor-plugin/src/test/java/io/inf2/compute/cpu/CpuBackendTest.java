@@ -12,6 +12,8 @@ import io.inf2.tensor.FloatMatrix;
 import io.inf2.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -49,6 +51,44 @@ class CpuBackendTest {
                 assertEquals(expected.data()[i], out.data()[i], 2 * (k + 1) * 0x1p-24 * (k + 1), "element " + i);
             }
         }
+    }
+
+    /** linears and linearAdd against the plain linear they stand for: one loop over all pieces, sums added in place. */
+    @Test
+    void linearsAndLinearAddMatchSeparateLinears() {
+        int rows = 3;
+        int k = 301;
+        Tensor q = tensor("q", DType.F16, 512, k);
+        Tensor kw = tensor("k", DType.F16, 130, k);
+        Tensor v = tensor("v", DType.F16, 130, k);
+        Tensor qb = tensor("qb", DType.F32, 512);
+        Tensor vb = tensor("vb", DType.F32, 130);
+        FloatMatrix x = matrix(rows, k);
+        Activations in = backend.upload(x);
+        Activations oq = backend.allocate(rows, 512);
+        Activations ok = backend.allocate(rows, 130);
+        Activations ov = backend.allocate(rows, 130);
+        backend.linears(in, List.of(q, kw, v), Arrays.asList(qb, null, vb), List.of(oq, ok, ov));
+        Tensor[] weights = {q, kw, v};
+        Tensor[] biases = {qb, null, vb};
+        Activations[] outs = {oq, ok, ov};
+        for (int i = 0; i < 3; i++) {
+            Activations expected = backend.allocate(rows, weights[i].rows());
+            backend.linear(in, weights[i], biases[i], expected);
+            assertArrayEquals(backend.download(expected).data(), backend.download(outs[i]).data(), weights[i].name());
+        }
+        FloatMatrix residual = matrix(rows, 130);
+        FloatMatrix start = new FloatMatrix(residual.data().clone(), rows, 130);
+        Activations acc = backend.upload(residual);
+        backend.linearAdd(in, v, vb, acc);
+        FloatMatrix product = backend.download(ov);
+        FloatMatrix added = backend.download(acc);
+        for (int i = 0; i < rows * 130; i++) {
+            // the product and the start are each within a few units; their sum rounds once more
+            assertEquals(start.data()[i] + product.data()[i], added.data()[i], 1e-5, "element " + i);
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.linearAdd(acc, kw, null, acc));
+        assertEquals("linearAdd k: the input is the accumulator", e.getMessage());
     }
 
     @Test

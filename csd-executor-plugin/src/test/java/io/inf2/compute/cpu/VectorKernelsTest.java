@@ -247,6 +247,37 @@ class VectorKernelsTest {
         assertEquals(VectorKernels.HalfWidening.LANES, VectorKernels.defaultFor(""));
     }
 
+    /** Integer-valued inputs: every sum is exact in fp32, so any order gives the reference's value. */
+    @Test
+    void linearAddAddsToWhatOutHolds() {
+        SplittableRandom random = new SplittableRandom(99);
+        for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            for (int rows : new int[] {1, 3, 40}) {
+                int k = 72;
+                int n = 37;
+                float[] x = randomFloats(random, rows * k, true);
+                MemorySegment w = randomWeights(random, dtype, (long) n * k, true);
+                MemorySegment bias = randomWeights(random, dtype, n, true);
+                float[] start = randomFloats(random, rows * n, true);
+                float[] product = new float[rows * n];
+                reference.linear(x, rows, k, w, dtype, bias, dtype, 0, n, product, n);
+                float[] expected = start.clone();
+                reference.linearAdd(x, rows, k, w, dtype, bias, dtype, 0, n, expected, n);
+                for (int i = 0; i < rows * n; i++) {
+                    assertEquals(start[i] + product[i], expected[i], "reference " + dtype + " rows=" + rows + " at " + i);
+                }
+                for (CpuKernels kernels : fastLinear) {
+                    float[] actual = start.clone();
+                    kernels.linearAdd(x, rows, k, w, dtype, bias, dtype, 0, n, actual, n);
+                    for (int i = 0; i < rows * n; i++) {
+                        assertEquals(expected[i], actual[i], dtype + " " + ((VectorKernels) kernels).halfWidening() + " rows="
+                                + rows + " at " + i);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void linearRejectsIntegerWeights() {
         MemorySegment w = ARENA.allocate(16);
