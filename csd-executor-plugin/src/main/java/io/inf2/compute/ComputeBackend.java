@@ -41,10 +41,7 @@ public interface ComputeBackend extends AutoCloseable {
      * input's conversion, one product over weights it keeps side by side).
      */
     default void linears(Activations x, List<Tensor> weights, List<Tensor> biases, List<Activations> outs) {
-        if (weights.size() != biases.size() || weights.size() != outs.size()) {
-            throw new IllegalArgumentException("linears: " + weights.size() + " weights, " + biases.size() + " biases and "
-                    + outs.size() + " outputs");
-        }
+        requireOnePerWeight(weights, biases, outs);
         for (int i = 0; i < weights.size(); i++) {
             linear(x, weights.get(i), biases.get(i), outs.get(i));
         }
@@ -54,6 +51,14 @@ public interface ComputeBackend extends AutoCloseable {
     default void linearActivated(Activations x, Tensor weight, Tensor bias, Activations out, String activation) {
         linear(x, weight, bias, out);
         activate(out, activation);
+    }
+
+    /** The argument check of {@link #linears}: a bias (or null) and an output for every weight. */
+    static void requireOnePerWeight(List<Tensor> weights, List<Tensor> biases, List<Activations> outs) {
+        if (weights.size() != biases.size() || weights.size() != outs.size()) {
+            throw new IllegalArgumentException("linears: " + weights.size() + " weights, " + biases.size() + " biases and "
+                    + outs.size() + " outputs");
+        }
     }
 
     /**

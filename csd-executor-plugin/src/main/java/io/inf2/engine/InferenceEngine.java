@@ -19,6 +19,7 @@ import io.inf2.model.tokenizer.Tokenizer;
 import io.inf2.model.tokenizer.HfTokenizer;
 import io.inf2.model.checkpoint.SafetensorsCheckpoint;
 import io.inf2.csd.CsdKvCacheFactory;
+import io.inf2.util.Closeables;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -174,13 +175,9 @@ public final class InferenceEngine implements AutoCloseable {
         }
     }
 
-    /**
-     * The memory placement: KV cache in host memory, attention on the host threads; K and V kept in
-     * the type of the model's key projection (F16 or BF16 halves the memory and the bytes attention
-     * reads; F32 models keep F32).
-     */
+    /** The memory placement: KV cache in host memory ({@link MemoryKvCache#storedType}), attention on the host threads. */
     public static KvPlacement memoryPlacement() {
-        return (host, backend, weights) -> MemoryKvCache.factory(host, weights.layers().getFirst().kWeight().dtype());
+        return (host, backend, weights) -> MemoryKvCache.factory(host, MemoryKvCache.storedType(weights));
     }
 
     /** Storage-tier weights stream per layer from the checkpoint files; all others are used where they are. */
@@ -451,22 +448,12 @@ public final class InferenceEngine implements AutoCloseable {
         closeAll(owned, null);
     }
 
-    /** Closes every resource even when some fail; the first failure is thrown with the rest suppressed. */
+    /** Closes every resource, newest first, even when some fail; the first failure is thrown with the rest suppressed. */
     static void closeAll(Deque<AutoCloseable> resources, RuntimeException primary) {
-        RuntimeException failure = primary;
-        while (!resources.isEmpty()) {
-            AutoCloseable c = resources.pop();
-            try {
-                c.close();
-            } catch (Exception e) {
-                if (failure == null) {
-                    failure = new IllegalStateException("closing " + c + " failed: " + e.getMessage(), e);
-                } else {
-                    failure.addSuppressed(e);
-                }
-            }
-        }
-        if (failure != null && failure != primary) {
+        List<AutoCloseable> newestFirst = new ArrayList<>(resources);
+        resources.clear();
+        RuntimeException failure = Closeables.closeAll(newestFirst, primary);
+        if (failure != primary) {
             throw failure;
         }
     }

@@ -1,5 +1,6 @@
 package io.inf2.engine;
 
+import io.inf2.kv.MemoryKvCache;
 import io.inf2.model.LayerWeights;
 import io.inf2.model.ModelConfig;
 import io.inf2.model.ModelWeights;
@@ -94,7 +95,7 @@ final class PlacementPlanner {
         long hostLeft = options.hostMemory() > 0 ? options.hostMemory() : Long.MAX_VALUE;
         String kvCache;
         long gpuCache = cacheTokens * c.kvBytesPerTokenPerLayer(2);
-        long hostCache = cacheTokens * c.kvBytesPerTokenPerLayer(Float.BYTES);
+        long hostCache = cacheTokens * c.kvBytesPerTokenPerLayer(MemoryKvCache.storedType(weights).byteSize());
         if (gpuBackend && gpuCache <= gpuLeft) {
             kvCache = "gpu";
         } else if (hostCache <= hostLeft) {

@@ -3,6 +3,7 @@ package io.inf2.kv;
 import io.inf2.compute.cpu.CpuAttention;
 import io.inf2.compute.cpu.CpuBackend;
 import io.inf2.model.ModelConfig;
+import io.inf2.model.ModelWeights;
 import io.inf2.tensor.DType;
 import io.inf2.tensor.FloatMatrix;
 import java.lang.foreign.Arena;
@@ -63,6 +64,14 @@ public final class MemoryKvCache implements KvCache {
         this.capacity = new int[slots];
     }
 
+    /**
+     * The type a model's K and V are kept in: that of its key projection (F16 or BF16 for a
+     * half-precision model, halving the memory and the bytes attention reads; F32 otherwise).
+     */
+    public static DType storedType(ModelWeights weights) {
+        return weights.layers().getFirst().kWeight().dtype();
+    }
+
     /** A factory of memory caches keeping K and V in {@code stored}, whose host attention runs on {@code host}. */
     public static KvCacheFactory factory(CpuBackend host, DType stored) {
         return KvCacheFactory.perBatch("host-memory", "kv-cache=memory (host, " + stored + ", attention on " + host.threads()
@@ -121,6 +130,11 @@ public final class MemoryKvCache implements KvCache {
         for (int h = 0; h < kvHeads; h++) {
             long dst = (h * cap + pos) * headDim;
             int src = h * headDim;
+            if (stored == DType.F32) {
+                MemorySegment.copy(k, kOff + src, kc, DType.F32_LE, dst * Float.BYTES, headDim);
+                MemorySegment.copy(v, vOff + src, vc, DType.F32_LE, dst * Float.BYTES, headDim);
+                continue;
+            }
             for (int d = 0; d < headDim; d++) {
                 stored.setFloat(kc, dst + d, k[kOff + src + d]);
                 stored.setFloat(vc, dst + d, v[vOff + src + d]);

@@ -150,10 +150,7 @@ public final class CpuBackend implements ComputeBackend {
     /** One parallel loop over the rows of all the weights, instead of one loop each. */
     @Override
     public void linears(Activations x, List<Tensor> weights, List<Tensor> biases, List<Activations> outs) {
-        if (weights.size() != biases.size() || weights.size() != outs.size()) {
-            throw new IllegalArgumentException("linears: " + weights.size() + " weights, " + biases.size() + " biases and "
-                    + outs.size() + " outputs");
-        }
+        ComputeBackend.requireOnePerWeight(weights, biases, outs);
         products(host(x), weights, biases, outs.stream().map(CpuBackend::host).toList(), false, "linears");
     }
 

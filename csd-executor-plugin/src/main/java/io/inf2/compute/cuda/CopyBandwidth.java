@@ -1,5 +1,7 @@
 package io.inf2.compute.cuda;
 
+import java.util.function.Consumer;
+
 /**
  * The copy bandwidths that bound decode on a GPU, measured with the driver's asynchronous copies and
  * timed by CUDA events on one stream (one untimed copy first, so the first-touch cost is not counted):
@@ -21,18 +23,9 @@ public final class CopyBandwidth {
     public static double deviceToDevice(CudaContext context) {
         context.makeCurrent();
         try (DeviceBuffer a = context.allocate(DEVICE_BYTES, "bandwidth source");
-             DeviceBuffer b = context.allocate(DEVICE_BYTES, "bandwidth target");
-             CudaStream stream = context.createStream();
-             CudaEvent start = context.createEvent(true);
-             CudaEvent end = context.createEvent(true)) {
-            context.driver().memcpyDtoDAsync(b.address(), a.address(), DEVICE_BYTES, stream.handle());
-            start.record(stream);
-            for (int i = 0; i < DEVICE_REPEATS; i++) {
-                context.driver().memcpyDtoDAsync(b.address(), a.address(), DEVICE_BYTES, stream.handle());
-            }
-            end.record(stream);
-            end.synchronize();
-            double seconds = end.millisSince(start) / 1e3;
+             DeviceBuffer b = context.allocate(DEVICE_BYTES, "bandwidth target")) {
+            double seconds = secondsFor(context, DEVICE_REPEATS,
+                    stream -> context.driver().memcpyDtoDAsync(b.address(), a.address(), DEVICE_BYTES, stream.handle()));
             return 2.0 * DEVICE_BYTES * DEVICE_REPEATS / seconds;
         }
     }
@@ -41,20 +34,27 @@ public final class CopyBandwidth {
     public static double pinnedHostToDevice(CudaContext context) {
         context.makeCurrent();
         try (PinnedBuffer host = context.allocatePinned(HOST_BYTES);
-             DeviceBuffer device = context.allocate(HOST_BYTES, "host-to-device bandwidth target");
-             CudaStream stream = context.createStream();
+             DeviceBuffer device = context.allocate(HOST_BYTES, "host-to-device bandwidth target")) {
+            host.segment().fill((byte) 1);
+            double seconds = secondsFor(context, HOST_REPEATS,
+                    stream -> context.driver().memcpyHtoDAsync(device.address(), host.segment(), HOST_BYTES, stream.handle()));
+            return (double) HOST_BYTES * HOST_REPEATS / seconds;
+        }
+    }
+
+    /** Device time of {@code repeats} copies queued back to back on a stream of their own, after one untimed copy. */
+    private static double secondsFor(CudaContext context, int repeats, Consumer<CudaStream> copy) {
+        try (CudaStream stream = context.createStream();
              CudaEvent start = context.createEvent(true);
              CudaEvent end = context.createEvent(true)) {
-            host.segment().fill((byte) 1);
-            context.driver().memcpyHtoDAsync(device.address(), host.segment(), HOST_BYTES, stream.handle());
+            copy.accept(stream);
             start.record(stream);
-            for (int i = 0; i < HOST_REPEATS; i++) {
-                context.driver().memcpyHtoDAsync(device.address(), host.segment(), HOST_BYTES, stream.handle());
+            for (int i = 0; i < repeats; i++) {
+                copy.accept(stream);
             }
             end.record(stream);
             end.synchronize();
-            double seconds = end.millisSince(start) / 1e3;
-            return (double) HOST_BYTES * HOST_REPEATS / seconds;
+            return end.millisSince(start) / 1e3;
         }
     }
 }

@@ -385,11 +385,8 @@ public final class CudaBackend implements ComputeBackend {
      */
     @Override
     public synchronized void linears(Activations x, List<Tensor> weightList, List<Tensor> biases, List<Activations> outs) {
+        ComputeBackend.requireOnePerWeight(weightList, biases, outs);
         int count = weightList.size();
-        if (biases.size() != count || outs.size() != count) {
-            throw new IllegalArgumentException("linears: " + count + " weights, " + biases.size() + " biases and "
-                    + outs.size() + " outputs");
-        }
         CudaActivations in = dev(x, "linears");
         CudaActivations[] o = new CudaActivations[count];
         for (int i = 0; i < count; i++) {
@@ -413,7 +410,8 @@ public final class CudaBackend implements ComputeBackend {
         }
         int m = in.rows();
         long input = inputIn(in, w[0].dtype());
-        if (count <= CudaKernels.MAX_SPLIT_OUTPUTS && adjacent(w) && sharedBiasType(biases) != null) {
+        DType biasType = sharedBiasType(biases);
+        if (count <= CudaKernels.MAX_SPLIT_OUTPUTS && adjacent(w) && biasType != null) {
             int total = 0;
             for (Tensor t : weightList) {
                 total += t.rows();
@@ -429,7 +427,7 @@ public final class CudaBackend implements ComputeBackend {
                 Tensor b = biases.get(i);
                 biasAddresses[i] = b == null ? 0 : weights.onDevice(b, stream).address();
             }
-            kernels.splitColumns(stream, fused, m, total, targets, widths, biasAddresses, sharedBiasType(biases));
+            kernels.splitColumns(stream, fused, m, total, targets, widths, biasAddresses, biasType);
             return;
         }
         for (int i = 0; i < count; i++) {

@@ -9,6 +9,8 @@ import io.inf2.kv.KvTraffic;
 import io.inf2.model.ModelConfig;
 import io.inf2.tensor.DType;
 import io.inf2.tensor.FloatMatrix;
+import io.inf2.util.Closeables;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.Set;
 
@@ -213,21 +215,7 @@ public final class CudaKvCache implements BackendKvCache {
             return;
         }
         closed = true;
-        RuntimeException failure = null;
-        for (CudaKvBlock b : blocks) {
-            if (b == null) {
-                continue;
-            }
-            try {
-                b.close();
-            } catch (RuntimeException e) {
-                if (failure == null) {
-                    failure = e;
-                } else {
-                    failure.addSuppressed(e);
-                }
-            }
-        }
+        RuntimeException failure = Closeables.closeAll(Arrays.asList(blocks), null);
         if (failure != null) {
             throw failure;
         }

@@ -4,8 +4,10 @@ import io.inf2.compute.WeightLayout;
 import io.inf2.compute.WeightTier;
 import io.inf2.model.LayerWeights;
 import io.inf2.tensor.Tensor;
+import io.inf2.util.Closeables;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -107,14 +109,7 @@ public final class LayerStreamingWeights implements WeightPlacement {
             }
             resident.prefetch(layout.tensorsIn(WeightTier.DEVICE));
         } catch (RuntimeException e) {
-            for (int i = opened.size() - 1; i >= 0; i--) {
-                try {
-                    opened.get(i).close();
-                } catch (Exception suppressed) {
-                    e.addSuppressed(suppressed);
-                }
-            }
-            throw e;
+            throw Closeables.closeAll(opened.reversed(), e);
         }
     }
 
@@ -272,20 +267,7 @@ public final class LayerStreamingWeights implements WeightPlacement {
         } catch (RuntimeException e) {
             failure = e;
         }
-        for (AutoCloseable c : new AutoCloseable[] {copyStream, staging, slots[0], slots[1], host, resident}) {
-            try {
-                if (c != null) {
-                    c.close();
-                }
-            } catch (Exception e) {
-                RuntimeException r = e instanceof RuntimeException re ? re : new IllegalStateException(e);
-                if (failure == null) {
-                    failure = r;
-                } else {
-                    failure.addSuppressed(r);
-                }
-            }
-        }
+        failure = Closeables.closeAll(Arrays.asList(copyStream, staging, slots[0], slots[1], host, resident), failure);
         if (failure != null) {
             throw failure;
         }

@@ -67,33 +67,7 @@ public final class ResidentWeights implements WeightPlacement {
             prefetch(tensors);
             return;
         }
-        long total = 0;
-        for (Tensor t : tensors) {
-            requireFloatingPoint(t);
-            total += t.data().byteSize();
-        }
-        DeviceBuffer buffer = context.allocate(total, "weights " + tensors.getFirst().name() + " and the "
-                + (tensors.size() - 1) + " after it");
-        List<Resident> added = new ArrayList<>();
-        try {
-            long offset = 0;
-            for (Tensor t : tensors) {
-                staging.copy(t.data(), buffer.address() + offset, copyStream);
-                CudaEvent ready = context.createEvent(false);
-                ready.record(copyStream);
-                added.add(new Resident(buffer, new DeviceTensor(t, buffer.address() + offset), ready));
-                offset += t.data().byteSize();
-            }
-        } catch (RuntimeException e) {
-            copyStream.synchronize();
-            added.forEach(r -> r.ready.close());
-            buffer.close();
-            throw e;
-        }
-        for (int i = 0; i < tensors.size(); i++) {
-            resident.put(tensors.get(i), added.get(i));
-        }
-        deviceBytes += total;
+        upload(tensors, "weights " + tensors.getFirst().name() + " and the " + (tensors.size() - 1) + " after it");
     }
 
     @Override
@@ -118,21 +92,38 @@ public final class ResidentWeights implements WeightPlacement {
     }
 
     private Resident upload(Tensor t) {
-        requireFloatingPoint(t);
-        long bytes = t.data().byteSize();
-        DeviceBuffer buffer = context.allocate(bytes, "weight " + t.name());
+        return upload(List.of(t), "weight " + t.name()).getFirst();
+    }
+
+    /** Copies {@code tensors} back to back into one new device allocation, each with its own ready event. */
+    private List<Resident> upload(List<Tensor> tensors, String what) {
+        long total = 0;
+        for (Tensor t : tensors) {
+            requireFloatingPoint(t);
+            total += t.data().byteSize();
+        }
+        DeviceBuffer buffer = context.allocate(total, what);
+        List<Resident> added = new ArrayList<>();
         try {
-            staging.copy(t.data(), buffer.address(), copyStream);
-            CudaEvent ready = context.createEvent(false);
-            ready.record(copyStream);
-            Resident r = new Resident(buffer, new DeviceTensor(t, buffer.address()), ready);
-            resident.put(t, r);
-            deviceBytes += bytes;
-            return r;
+            long offset = 0;
+            for (Tensor t : tensors) {
+                staging.copy(t.data(), buffer.address() + offset, copyStream);
+                CudaEvent ready = context.createEvent(false);
+                ready.record(copyStream);
+                added.add(new Resident(buffer, new DeviceTensor(t, buffer.address() + offset), ready));
+                offset += t.data().byteSize();
+            }
         } catch (RuntimeException e) {
+            copyStream.synchronize();
+            added.forEach(r -> r.ready.close());
             buffer.close();
             throw e;
         }
+        for (int i = 0; i < tensors.size(); i++) {
+            resident.put(tensors.get(i), added.get(i));
+        }
+        deviceBytes += total;
+        return added;
     }
 
     @Override

@@ -1,0 +1,34 @@
+package io.inf2.util;
+
+/** Shutdown paths that must close every resource even when some fail. */
+public final class Closeables {
+
+    private Closeables() {
+    }
+
+    /**
+     * Closes each non-null resource in iteration order, whatever the others do. With {@code failure}
+     * given (the error that started the shutdown), every close failure is suppressed into it; without,
+     * the first becomes an {@link IllegalStateException} naming the resource and the later ones are
+     * suppressed into that.
+     *
+     * @return the failure to throw, or null when there is none
+     */
+    public static RuntimeException closeAll(Iterable<? extends AutoCloseable> resources, RuntimeException failure) {
+        for (AutoCloseable c : resources) {
+            if (c == null) {
+                continue;
+            }
+            try {
+                c.close();
+            } catch (Exception e) {
+                if (failure == null) {
+                    failure = new IllegalStateException("closing " + c + " failed: " + e.getMessage(), e);
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        return failure;
+    }
+}
