@@ -213,9 +213,9 @@ final class CsdKvCache implements KvCache {
             traffic.addLinkBytes(bytes);
             CompletableFuture<IoReport> write = devices.get(device).append(region, entry.firstPage(),
                     MemorySegment.ofArray(image), pages);
-            pendingWrites.add(write);
-            write.whenComplete((report, error) -> {
-                pendingWrites.remove(write);
+            // Waiters hold the stage after the bookkeeping: the device's future completes before its
+            // callbacks run, so waiting on it alone could read the counters half-updated.
+            CompletableFuture<IoReport> settled = write.whenComplete((report, error) -> {
                 if (error != null) {
                     recordFailure(error);
                     return;
@@ -229,6 +229,8 @@ final class CsdKvCache implements KvCache {
                 traffic.addDeviceReadBytes(report.bytesRead());
                 traffic.addPagesWritten(pages);
             });
+            pendingWrites.add(settled);
+            settled.whenComplete((report, error) -> pendingWrites.remove(settled));
         }
 
         void flushIfFull() {
