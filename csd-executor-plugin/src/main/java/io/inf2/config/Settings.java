@@ -61,6 +61,12 @@ public final class Settings {
             "Host memory the engine may fill with weights and KV cache, from which a placement policy is derived when "
                     + "percent is not given; 0 means no budget.",
             Settings::bytes, v -> v >= 0, "a size such as 200g"));
+    public static final Setting<Integer> CONTEXT_TOKENS = add(integer("placement", "contextTokens", "0",
+            "The longest sequence, prompt plus max_new_tokens, the engine serves: placements derived from gpuMemory/"
+                    + "hostMemory size the KV cache for batchSize sequences of this length (as FlexGen sizes it from the "
+                    + "prompt and generation lengths), and a request that could grow longer fails with an error naming "
+                    + "both. 0 means the model's context window.",
+            0, Integer.MAX_VALUE));
 
     public static final Setting<String> CUDA_LIBRARY_PATH = add(new Setting<>("cuda", "cudaLibraryPath",
             "colon-separated directories", "",

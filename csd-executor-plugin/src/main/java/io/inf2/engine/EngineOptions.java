@@ -26,11 +26,12 @@ import java.util.List;
  * @param percent        FlexGen's six placement percentages, or empty (see {@link Settings#PERCENT})
  * @param gpuMemory      GPU memory budget in bytes for deriving a placement; 0 means none
  * @param hostMemory     host memory budget in bytes for deriving a placement; 0 means none
+ * @param contextTokens  the longest sequence (prompt plus new tokens) served; 0 means the model's context window
  */
 public record EngineOptions(Path model, String backend, int threads, int batchSize, SamplingParams defaults,
                             String kvCache, List<Path> csdDirectories, int writebackTokens, double xcacheFraction,
                             int csdThreads, int gpuBatchSize, String weights, CudaBackend.Options cuda,
-                            List<Integer> percent, long gpuMemory, long hostMemory) {
+                            List<Integer> percent, long gpuMemory, long hostMemory, int contextTokens) {
 
     public EngineOptions {
         csdDirectories = List.copyOf(csdDirectories);
@@ -53,7 +54,7 @@ public record EngineOptions(Path model, String backend, int threads, int batchSi
                 c.get(Settings.XCACHE_FRACTION), c.get(Settings.CSD_THREADS), c.get(Settings.GPU_BATCH_SIZE),
                 c.get(Settings.WEIGHTS), CudaSettings.options(c.get(Settings.CUDA_LIBRARY_PATH), c.get(Settings.CUDA_DEVICE),
                 c.get(Settings.CUDA_KERNEL_CACHE)), c.get(Settings.PERCENT), c.get(Settings.GPU_MEMORY),
-                c.get(Settings.HOST_MEMORY));
+                c.get(Settings.HOST_MEMORY), c.get(Settings.CONTEXT_TOKENS));
     }
 
     /** Sequences per GPU batch: the whole engine batch unless set smaller. */
@@ -63,12 +64,17 @@ public record EngineOptions(Path model, String backend, int threads, int batchSi
 
     public EngineOptions withModel(Path dir) {
         return new EngineOptions(dir, backend, threads, batchSize, defaults, kvCache, csdDirectories, writebackTokens,
-                xcacheFraction, csdThreads, gpuBatchSize, weights, cuda, percent, gpuMemory, hostMemory);
+                xcacheFraction, csdThreads, gpuBatchSize, weights, cuda, percent, gpuMemory, hostMemory, contextTokens);
     }
 
     /** The same options with the KV cache where a resolved {@link Placement} put it. */
     public EngineOptions withKvCache(String place) {
         return new EngineOptions(model, backend, threads, batchSize, defaults, place, csdDirectories, writebackTokens,
-                xcacheFraction, csdThreads, gpuBatchSize, weights, cuda, percent, gpuMemory, hostMemory);
+                xcacheFraction, csdThreads, gpuBatchSize, weights, cuda, percent, gpuMemory, hostMemory, contextTokens);
+    }
+
+    /** The longest sequence, prompt plus new tokens, this engine serves for a model of {@code contextWindow} positions. */
+    public int contextTokens(int contextWindow) {
+        return contextTokens == 0 ? contextWindow : Math.min(contextTokens, contextWindow);
     }
 }

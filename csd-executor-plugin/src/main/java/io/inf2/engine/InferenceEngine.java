@@ -280,6 +280,13 @@ public final class InferenceEngine implements AutoCloseable {
             throw new IllegalArgumentException("prompt has " + ids.length + " tokens; the model's context window is "
                     + config.maxPositions() + " (prompt plus at least one new token)");
         }
+        int longest = options.contextTokens(config.maxPositions());
+        int maxNewTokens = r.params().maxNewTokens();
+        // Past the context window generation stops by itself; below it, the KV cache was placed for no more.
+        if (longest < config.maxPositions() && (long) ids.length + maxNewTokens > longest) {
+            throw new IllegalArgumentException("prompt of " + ids.length + " tokens plus max_new_tokens " + maxNewTokens
+                    + " is longer than contextTokens=" + longest + ", the sequence length the KV cache is placed for");
+        }
         return ids;
     }
 

@@ -13,8 +13,9 @@ import java.util.List;
  * <p>From budgets, in the order decode throughput asks for: the GPU takes as much of each layer's
  * weights as fits (decode reads every weight once per step, so weights on the GPU are bytes not moved
  * per step), keeping room for two streaming slots when some must stream; the KV cache goes to the GPU
- * if what is left holds it at the model's full context, else to host memory, else to the CSD tier;
- * host memory then takes what weights it can hold, and the rest is read from storage.
+ * if what is left holds a batch of sequences at their longest ({@link EngineOptions#contextTokens(int)}),
+ * else to host memory, else to the CSD tier; host memory then takes what weights it can hold, and the
+ * rest is read from storage.
  */
 final class PlacementPlanner {
     /** GPU memory kept free for activations, cuBLAS workspace and kernels. */
@@ -78,7 +79,8 @@ final class PlacementPlanner {
             largestLayer = Math.max(largestLayer, l.byteSize());
         }
         long globalBytes = weights.byteSize() - layerBytes;
-        long cacheTokens = (long) options.batchSize() * c.maxPositions() * c.layers();
+        int sequenceTokens = options.contextTokens(c.maxPositions());
+        long cacheTokens = (long) options.batchSize() * sequenceTokens * c.layers();
 
         long gpuLeft = 0;
         int weightsGpu = 0;
@@ -106,9 +108,9 @@ final class PlacementPlanner {
         } else if (!options.csdDirectories().isEmpty()) {
             kvCache = "csd";
         } else {
-            throw new IllegalArgumentException("the KV cache for " + options.batchSize() + " sequences of " + c.maxPositions()
+            throw new IllegalArgumentException("the KV cache for " + options.batchSize() + " sequences of " + sequenceTokens
                     + " tokens (" + (hostCache >> 20) + " MiB) fits neither the GPU nor the host memory budget; give CSD "
-                    + "directories (csd) or larger budgets");
+                    + "directories (csd), larger budgets, or a smaller contextTokens");
         }
         int weightsHost = 100 - weightsGpu;
         if (layerBytes > 0 && hostLeft < layerBytes * weightsHost / 100) {

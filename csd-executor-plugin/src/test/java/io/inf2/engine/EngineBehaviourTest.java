@@ -122,6 +122,21 @@ class EngineBehaviourTest {
         }
     }
 
+    @ParameterizedTest
+    @MethodSource("models")
+    void requestsLongerThanContextTokensAreRefusedAndShorterOnesServed(String kind) {
+        try (TestModels.Model m = TestModels.random(kind, 5);
+             InferenceEngine engine = m.engine(TestOptions.of("batchSize", 2, "contextTokens", 12))) {
+            List<GenerationResult> r = engine.generate(List.of(
+                    GenerationRequest.ofTokens("fits", new int[] {1, 2, 3, 4, 5, 6, 7, 8}, SamplingParams.greedy(4)),
+                    GenerationRequest.ofTokens("over", new int[] {1, 2, 3, 4, 5, 6, 7, 8, 9}, SamplingParams.greedy(4))),
+                    ProgressListener.NONE);
+            assertNull(r.get(0).error());
+            assertEquals("prompt of 9 tokens plus max_new_tokens 4 is longer than contextTokens=12, the sequence length "
+                    + "the KV cache is placed for", r.get(1).error());
+        }
+    }
+
     static void assertClose(float[] expected, float[] actual, float relTolerance) {
         assertEquals(expected.length, actual.length);
         float scale = 0;

@@ -123,6 +123,26 @@ class PlacementTest {
     }
 
     @Test
+    void budgetsSizeTheCacheForContextTokensWhenGiven() {
+        try (TestModels.Model m = TestModels.random("opt", 1)) {
+            ModelWeights w = ModelWeights.bind(m.config(), m.checkpoint());
+            int batch = 4;
+            int contextTokens = m.config().maxPositions() / 4;
+            long perToken = (long) batch * m.config().layers() * m.config().kvBytesPerTokenPerLayer(2);
+            // Room for every weight and a cache of contextTokens per sequence, not of the whole context window.
+            long gpu = w.byteSize() + PlacementPlanner.GPU_WORKSPACE_BYTES + perToken * contextTokens;
+            Placement whole = PlacementPlanner.resolve(options("memory", List.of(), List.of(), gpu, 0, batch), w, true, 0, true);
+            assertEquals(new Placement(100, 0, "memory", true), whole);
+            EngineOptions planned = TestOptions.of("model", "model", "threads", 1, "batchSize", batch, "gpuMemory", gpu,
+                    "contextTokens", contextTokens);
+            assertEquals(new Placement(100, 0, "gpu", true), PlacementPlanner.resolve(planned, w, true, 0, true));
+            EngineOptions beyond = TestOptions.of("model", "model", "threads", 1, "batchSize", batch, "gpuMemory", gpu,
+                    "contextTokens", contextTokens + 1);
+            assertEquals("memory", PlacementPlanner.resolve(beyond, w, true, 0, true).kvCache());
+        }
+    }
+
+    @Test
     void thePercentSettingIsValidatedWhereItIsGiven() {
         for (String bad : new String[] {"10,20,30", "60,50,0,100,100,0", "0,100,50,50,100,0", "0,100,0,100,50,50", "x"}) {
             ConfigException e = assertThrows(ConfigException.class,

@@ -23,7 +23,11 @@ final class TestModels {
 
         /** An engine over this model's weights with the memory KV cache and the given block schedule. */
         InferenceEngine engine(int batchSize, int gpuBatchSize) {
-            EngineOptions options = TestOptions.of("batchSize", batchSize, "maxNewTokens", 8, "gpuBatchSize", gpuBatchSize);
+            return engine(TestOptions.of("batchSize", batchSize, "maxNewTokens", 8, "gpuBatchSize", gpuBatchSize));
+        }
+
+        /** An engine over this model's weights with the memory KV cache and the given options. */
+        InferenceEngine engine(EngineOptions options) {
             CpuBackend cpu = new CpuBackend(2);
             return InferenceEngine.assemble(options, config, Checkpoint.borrowed(checkpoint), null, cpu, cpu,
                     InferenceEngine.memoryPlacement());
