@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileUtil;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.plugin.ExecutorPlugin;
 import org.apache.spark.api.plugin.PluginContext;
@@ -54,16 +55,31 @@ final class Inf2ExecutorPlugin implements ExecutorPlugin {
                     + ": " + e.getMessage(), e);
         }
 
-        ModelCache cache = new ModelCache(directory(config.get(PluginSettings.MODEL_CACHE_DIR), base, "inf2-model-cache"),
-                ModelCache.Verification.valueOf(config.get(PluginSettings.MODEL_CACHE_VERIFY).toUpperCase(Locale.ROOT)));
-        Configuration hadoop = ModelLocator.hadoopConfiguration(conf);
-        runtime = new Inf2ExecutorRuntime(executorId, config, devices,
-                modelUri -> ModelLocator.localDirectory(modelUri, hadoop, cache), InferenceEngine::open);
-        EngineMetrics.register(ctx.metricRegistry(), runtime);
-        runtime.install();
-        // Not ctx.hostname(): in executors Spark forks it fails (their RPC environment has no address).
-        LOG.log(Level.INFO, "executor {0}: INF2 devices {1} (CSDs from {2}), model cache {3}", executorId,
-                runtime.deviceNames(), devices.csdOrigin(), cache.root());
+        try {
+            ModelCache cache = new ModelCache(directory(config.get(PluginSettings.MODEL_CACHE_DIR), base, "inf2-model-cache"),
+                    ModelCache.Verification.valueOf(config.get(PluginSettings.MODEL_CACHE_VERIFY).toUpperCase(Locale.ROOT)));
+            Configuration hadoop = ModelLocator.hadoopConfiguration(conf);
+            runtime = new Inf2ExecutorRuntime(executorId, config, devices,
+                    modelUri -> ModelLocator.localDirectory(modelUri, hadoop, cache), InferenceEngine::open);
+            EngineMetrics.register(ctx.metricRegistry(), runtime);
+            runtime.install();
+            // Not ctx.hostname(): in executors Spark forks it fails (their RPC environment has no address).
+            LOG.log(Level.INFO, "executor {0}: INF2 devices {1} (CSDs from {2}), model cache {3}", executorId,
+                    runtime.deviceNames(), devices.csdOrigin(), cache.root());
+        } catch (RuntimeException | Error e) {
+            // Spark does not call shutdown() for a plugin whose init failed: remove the devices made above.
+            if (runtime != null) {
+                try {
+                    runtime.close();
+                } catch (RuntimeException closing) {
+                    e.addSuppressed(closing);
+                }
+                runtime = null;
+            } else {
+                devices.ownedDirectory().ifPresent(dir -> FileUtil.fullyDelete(dir.toFile()));
+            }
+            throw e;
+        }
     }
 
     @Override

@@ -213,7 +213,11 @@ public final class Inf2ExecutorRuntime implements AutoCloseable {
         CURRENT.compareAndSet(this, null);
         List<Throwable> failures = new ArrayList<>();
         try {
-            if (!permits.tryAcquire(maxConcurrentTasks, DRAIN_SECONDS, TimeUnit.SECONDS)) {
+            if (permits.tryAcquire(maxConcurrentTasks, DRAIN_SECONDS, TimeUnit.SECONDS)) {
+                // Hand them back at once: a task that passed checkOpen before the flag was set and now
+                // waits for a permit must wake, see the closed runtime and fail, not wait forever.
+                permits.release(maxConcurrentTasks);
+            } else {
                 LOG.log(Level.WARNING, "executor {0}: {1} task(s) still generating after {2} s; closing the engine anyway",
                         executorId, activeTasks(), DRAIN_SECONDS);
             }

@@ -10,11 +10,13 @@ public final class Closeables {
      * Closes each non-null resource in iteration order, whatever the others do. With {@code failure}
      * given (the error that started the shutdown), every close failure is suppressed into it; without,
      * the first becomes an {@link IllegalStateException} naming the resource and the later ones are
-     * suppressed into that.
+     * suppressed into that. An {@link Error} thrown by a close does not stop the others either; it is
+     * thrown once all have run, carrying the other failures as suppressed.
      *
      * @return the failure to throw, or null when there is none
      */
     public static RuntimeException closeAll(Iterable<? extends AutoCloseable> resources, RuntimeException failure) {
+        Error fatal = null;
         for (AutoCloseable c : resources) {
             if (c == null) {
                 continue;
@@ -27,7 +29,19 @@ public final class Closeables {
                 } else {
                     failure.addSuppressed(e);
                 }
+            } catch (Error e) {
+                if (fatal == null) {
+                    fatal = e;
+                } else {
+                    fatal.addSuppressed(e);
+                }
             }
+        }
+        if (fatal != null) {
+            if (failure != null) {
+                fatal.addSuppressed(failure);
+            }
+            throw fatal;
         }
         return failure;
     }

@@ -1,7 +1,9 @@
 package io.inf2.spark;
 
 import io.inf2.config.ConfigException;
+import io.inf2.config.Inf2Config;
 import io.inf2.config.Setting;
+import io.inf2.config.Settings;
 import io.inf2.spark.chat.TemplateException;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -36,8 +38,11 @@ public final class BatchInferenceJob {
         Map<String, String> flags;
         try {
             flags = JobConfig.fromArgs(args);
-            // Checked here, before Spark starts, so a typo costs no Spark start-up.
-            JobConfig.merge(JobConfig.fromSparkConf(new SparkConf()), flags);
+            // Checked here, before Spark starts, so a typo or a missing option costs no Spark start-up.
+            Inf2Config checked = JobConfig.merge(JobConfig.fromSparkConf(new SparkConf()), flags);
+            checked.get(JobSettings.INPUT);
+            checked.get(JobSettings.OUTPUT);
+            checked.get(Settings.MODEL);
         } catch (ConfigException e) {
             System.err.println("inf2 job: " + e.getMessage());
             return 2;
@@ -53,27 +58,58 @@ public final class BatchInferenceJob {
             System.err.println("inf2 job: " + e.getMessage());
             return 2;
         }
+        int status;
+        String outcome;
         try {
-            JobSummary summary = Inf2.run(spark, Map.of());
-            System.out.println(summary.describe());
-            return 0;
-        } catch (ConfigException | TemplateException e) {
-            System.err.println("inf2 job: " + e.getMessage());
-            return 2;
-        } catch (RuntimeException e) {
-            System.err.println("inf2 job failed: " + rootMessage(e) + " (details above)");
-            e.printStackTrace();
-            return 1;
+            status = 0;
+            outcome = Inf2.run(spark, Map.of()).describe();
+        } catch (Exception e) {
+            // Spark's own failures (SparkException) are checked exceptions that Scala throws undeclared.
+            Throwable userError = causeOf(e, ConfigException.class, TemplateException.class);
+            if (userError != null) {
+                status = 2;
+                outcome = "inf2 job: " + userError.getMessage();
+            } else {
+                e.printStackTrace();
+                status = 1;
+                outcome = "inf2 job failed: " + oneLine(e) + " (stack trace above)";
+            }
         } finally {
             spark.stop();
         }
+        // After Spark has stopped, so that its shutdown log does not bury the outcome.
+        (status == 0 ? System.out : System.err).println(outcome);
+        return status;
     }
 
-    private static String rootMessage(Throwable e) {
-        Throwable t = e;
-        while (t.getCause() != null && t.getCause() != t) {
-            t = t.getCause();
+    /** The first throwable of one of {@code types} in e's cause chain, or null. */
+    @SafeVarargs
+    private static Throwable causeOf(Throwable e, Class<? extends Throwable>... types) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            for (Class<? extends Throwable> type : types) {
+                if (type.isInstance(t)) {
+                    return t;
+                }
+            }
         }
+        return null;
+    }
+
+    /**
+     * The outermost message (Spark's names the file or stage) and, when it says something else, the
+     * innermost one (what actually went wrong), each cut to its first line.
+     */
+    private static String oneLine(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        String outer = firstLine(e);
+        String inner = firstLine(root);
+        return root == e || outer.contains(inner) ? outer : outer + ": " + inner;
+    }
+
+    private static String firstLine(Throwable t) {
         String m = t.getMessage() == null ? t.getClass().getName() : t.getMessage();
         int nl = m.indexOf('\n');
         return nl < 0 ? m : m.substring(0, nl);

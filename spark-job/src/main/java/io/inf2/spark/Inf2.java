@@ -177,17 +177,19 @@ public final class Inf2 {
                 throw new ConfigException(JobSettings.RESUME.cliFlag() + " keeps the output and "
                         + JobSettings.OUTPUT_MODE.cliFlag() + " overwrite replaces it: give one of them");
             }
-            String format = JobInput.resolveFormat(spark, input, config.get(JobSettings.INPUT_FORMAT));
-            PromptPreparation.Prepared prepared = PromptPreparation.prepare(spark, JobInput.read(spark, input, format), config);
-
             Path outputPath = new Path(output);
             boolean exists = exists(outputPath);
-            boolean hasRows = exists && hasDataFiles(outputPath);
             if (exists && !resume && mode.equals("error")) {
                 throw new ConfigException(JobSettings.OUTPUT.name() + " \"" + output + "\" already exists; give "
                         + JobSettings.OUTPUT_MODE.cliFlag() + " overwrite to replace it or " + JobSettings.RESUME.cliFlag()
                         + " to finish it");
             }
+            if (exists && resume) {
+                removeUncommitted(outputPath);
+            }
+            boolean hasRows = exists && hasDataFiles(outputPath);
+            String format = JobInput.resolveFormat(spark, input, config.get(JobSettings.INPUT_FORMAT));
+            PromptPreparation.Prepared prepared = PromptPreparation.prepare(spark, JobInput.read(spark, input, format), config);
             Dataset<Row> todo = prepared.rows();
             long remaining = prepared.rowCount();
             int commitRows = config.get(JobSettings.COMMIT_ROWS);
@@ -201,6 +203,16 @@ public final class Inf2 {
                             .persist(StorageLevel.MEMORY_AND_DISK());
                     persisted = true;
                     remaining = todo.count();
+                    if (remaining == prepared.rowCount() && remaining > 0) {
+                        long doneRows = done.count();
+                        if (doneRows > 0) {
+                            // Regenerating everything would put every row in the output twice.
+                            throw new ConfigException(JobSettings.OUTPUT.name() + " \"" + output + "\" has " + doneRows
+                                    + " rows but none of their ids is in this input (ids of file inputs come from the file's "
+                                    + "path and line, or from idColumn): resume with the input and idColumn of the run that "
+                                    + "wrote it, or write elsewhere");
+                        }
+                    }
                     LOG.info("INF2 resume: {} of {} rows are already in {}", prepared.rowCount() - remaining,
                             prepared.rowCount(), output);
                 }
@@ -263,6 +275,30 @@ public final class Inf2 {
 
         private static String describe(StructField f) {
             return f.name() + ":" + f.dataType().catalogString();
+        }
+
+        /**
+         * Deletes what a run that stopped mid-write left uncommitted in the output: task files under
+         * {@code _temporary} (the next write's job commit would otherwise merge them in, and rows this
+         * resume regenerates would be there twice) and {@code .spark-staging-*} directories. The output
+         * belongs to this job, so no other writer's files can be there.
+         */
+        private void removeUncommitted(Path dir) {
+            try {
+                FileSystem fs = dir.getFileSystem(spark.sparkContext().hadoopConfiguration());
+                for (org.apache.hadoop.fs.FileStatus f : fs.listStatus(dir)) {
+                    String name = f.getPath().getName();
+                    if (name.equals("_temporary") || name.startsWith(".spark-staging-")) {
+                        LOG.info("INF2 resume: removing {}, left uncommitted by an earlier run", f.getPath());
+                        if (!fs.delete(f.getPath(), true)) {
+                            throw new IOException("delete returned false");
+                        }
+                    }
+                }
+            } catch (IOException e) {
+                throw new ConfigException(JobSettings.OUTPUT.name() + " \"" + dir + "\": cannot remove what an earlier run "
+                        + "left uncommitted (" + e.getMessage() + ")");
+            }
         }
 
         /** Whether a directory holds files other than Spark's hidden ones (_SUCCESS, _temporary, .crc). */

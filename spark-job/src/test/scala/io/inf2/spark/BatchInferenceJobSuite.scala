@@ -228,6 +228,38 @@ class BatchInferenceJobSuite extends AnyFunSuite with BeforeAndAfterAll {
     assert(readOutput(spark, output).size === 30)
   }
 
+  test("resume discards task files a crashed run left uncommitted, so no row is there twice") {
+    val all = (0 until 20).map(i => s"Crash prompt $i")
+    val input = writeLines(work.resolve("crash-in/in.txt"), all)
+    val options = Seq("input" -> input.toString, "partitions" -> "2")
+    val complete = work.resolve("crash-complete")
+    run(options :+ ("output" -> complete.toString): _*)
+    val parts = Files.list(complete).iterator().asScala.filter(_.getFileName.toString.startsWith("part-")).toSeq.sorted
+    assert(parts.size >= 2, parts)
+    // The driver died after one task committed and before the job did: its file is still under _temporary.
+    val output = Files.createDirectories(work.resolve("crash-out"))
+    parts.tail.foreach(p => Files.copy(p, output.resolve(p.getFileName)))
+    val task = Files.createDirectories(output.resolve("_temporary/0/task_202611270000_0000_m_000000"))
+    Files.copy(parts.head, task.resolve(parts.head.getFileName))
+    val summary = run(options ++ Seq("output" -> output.toString, "resume" -> "true"): _*)
+    val rows = readOutput(spark, output)
+    assert(rows.size === 20)
+    assert(rows.values.map(_("prompt")).toSet === all.toSet)
+    assert(summary.rows + summary.skippedRows === 20)
+    assert(!Files.exists(output.resolve("_temporary")))
+  }
+
+  test("resume refuses an output none of whose ids are in the input") {
+    val output = work.resolve("foreign-out")
+    run("input" -> writeLines(work.resolve("foreign-a/in.txt"), prompts.take(3)).toString, "output" -> output.toString)
+    val moved = writeLines(work.resolve("foreign-b/in.txt"), prompts.take(3))
+    val e = intercept[ConfigException](run("input" -> moved.toString, "output" -> output.toString, "resume" -> "true"))
+    assert(e.getMessage === s"output \"$output\" has 3 rows but none of their ids is in this input (ids of file inputs " +
+      "come from the file's path and line, or from idColumn): resume with the input and idColumn of the run that wrote " +
+      "it, or write elsewhere")
+    assert(readOutput(spark, output).size === 3)
+  }
+
   test("an existing output is an error unless overwritten or resumed; resume needs the same columns") {
     val input = writeLines(work.resolve("mode-in/in.txt"), prompts.take(3))
     val output = work.resolve("mode-out")

@@ -75,5 +75,21 @@ class Inf2SubmitSuite extends AnyFunSuite {
     assert(finished.status === 2)
     val errors = finished.stderr.linesIterator.filter(_.startsWith("inf2 job:")).toList
     assert(errors === List("inf2 job: unknown option --max-new-tokns (did you mean --max-new-tokens?)"), finished.stderr)
+    val noModel = submit(work, "--input", "x.jsonl", "--output", "y")
+    assert(noModel.status === 2)
+    assert(noModel.stderr.linesIterator.filter(_.startsWith("inf2 job:")).toList ===
+      List("inf2 job: missing required setting --model (Spark: spark.inf2.model)"), noModel.stderr)
+  }
+
+  test("a corrupt input file ends the job with exit status 1 and a last line naming the file") {
+    val work = freshDirectory("submit-corrupt-")
+    val bad = Files.createDirectories(work.resolve("in")).resolve("bad.parquet")
+    Files.write(bad, Array.tabulate[Byte](4096)(i => (i * 31).toByte))
+    val finished = submit(work, "--input", work.resolve("in").toString, "--output", work.resolve("out").toString,
+      "--model", tinyOpt.toString, "--conf", s"spark.local.dir=${work.resolve("spark-local")}",
+      "--conf", s"spark.inf2.workDir=${work.resolve("inf2-work")}", "--conf", "spark.ui.enabled=false")
+    assert(finished.status === 1, finished.stderr)
+    val last = finished.stderr.linesIterator.filter(_.nonEmpty).toList.last
+    assert(last.startsWith("inf2 job failed: ") && last.contains(s"$bad") && last.contains("not a Parquet file"), last)
   }
 }
