@@ -213,8 +213,8 @@ final class PromptPreparation {
      * Ids from the input file and the row's position in it: one pass counts the rows of every file
      * block (Spark's unit of reading), the driver turns the counts into each block's first row number,
      * and a second pass numbers the rows of each block from there. The numbers are the rows' positions
-     * in their files, whatever the split size. Input not read straight from files is numbered in the
-     * order of its partitions, each partition standing in for a block.
+     * in their files, whatever the split size. Input not read straight from files is checkpointed on
+     * the executors and numbered in the order of its partitions, each partition standing in for a block.
      */
     private static GeneratedIds generatedIds(SparkSession spark, Dataset<Row> input, List<Column> payload) {
         List<Column> cols = new ArrayList<>();
@@ -233,7 +233,10 @@ final class PromptPreparation {
             cols.add(lit("").as(SOURCE));
             cols.add(lit(PARTITION_IS_BLOCK).as(BLOCK));
             cols.addAll(payload);
-            located = input.select(cols.toArray(Column[]::new));
+            // The order of rows in a partition after a shuffle (a join, an aggregation) may differ each
+            // time Spark computes it: both passes, and any recomputation after a lost executor, must see
+            // one order, or ids would move between rows. A lost checkpoint fails the job instead.
+            located = input.select(cols.toArray(Column[]::new)).localCheckpoint(true);
         }
         StructType countSchema = DataTypes.createStructType(List.of(
                 DataTypes.createStructField(SOURCE, DataTypes.StringType, false),

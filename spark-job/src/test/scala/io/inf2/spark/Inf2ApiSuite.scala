@@ -64,6 +64,21 @@ class Inf2ApiSuite extends AnyFunSuite with BeforeAndAfterAll {
     }
   }
 
+  test("generate gives every row of a shuffled Dataset one id, and the same one each time the results are read") {
+    val s = session()
+    val texts = (0 until 9).map(i => s"Shuffled prompt $i")
+    val schema = StructType(Seq(StructField("text", DataTypes.StringType)))
+    // A repartition is a shuffle: the order of rows within its partitions is not fixed from one computation to the next.
+    val input = s.createDataFrame(texts.map(Row(_)).asJava, schema).repartition(3)
+    val results = Inf2.generate(input, Map("promptColumn" -> "text", "spark.inf2.maxNewTokens" -> "2").asJava)
+    def idsByPrompt(): Map[String, String] = results.collect().map(asMap)
+      .map(r => r("prompt").asInstanceOf[String] -> r("id").asInstanceOf[String]).toMap
+    val first = idsByPrompt()
+    assert(first.keySet === texts.toSet)
+    assert(first.values.toSet === texts.indices.map(_.toString).toSet)
+    assert(idsByPrompt() === first)
+  }
+
   test("asking for a session with other INF2 settings while one runs is an error, not a silent no-op") {
     val s = session()
     assert(startSession(sessionConf(tinyOpt, work)) eq s, "the same settings give the running session")
