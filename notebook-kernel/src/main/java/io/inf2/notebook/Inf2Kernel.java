@@ -47,10 +47,13 @@ public final class Inf2Kernel extends BaseKernel implements AutoCloseable {
             "import java.util.*;", "import java.util.concurrent.*;", "import java.util.function.*;",
             "import java.util.prefs.*;", "import java.util.regex.*;", "import java.util.stream.*;",
             "import static io.inf2.notebook.Notebook.*;");
+    /** How often an interrupt is repeated to JShell until the cell ends ({@link #interrupt}). */
+    private static final long STOP_REPEAT_MILLIS = 50;
 
     private final JShell shell;
     private final NotebookExecutionControl control;
     private volatile boolean interruptRequested;
+    private volatile boolean cellRunning;
 
     private Inf2Kernel(Renderer renderer, NotebookExecutionControl control, JShell shell) {
         super(KERNEL_NAME, version(), new LanguageInfo("java", Integer.toString(Runtime.version().feature()),
@@ -111,15 +114,20 @@ public final class Inf2Kernel extends BaseKernel implements AutoCloseable {
     @Override
     public Object evalRaw(String cell) {
         interruptRequested = false;
-        List<Unit> units = split(cell);
-        Object value = null;
-        for (int i = 0; i < units.size(); i++) {
-            value = run(units.get(i), cell, i == units.size() - 1);
-            if (interruptRequested) {
-                throw new CancellationException("cell interrupted");
+        cellRunning = true;
+        try {
+            List<Unit> units = split(cell);
+            Object value = null;
+            for (int i = 0; i < units.size(); i++) {
+                value = run(units.get(i), cell, i == units.size() - 1);
+                if (interruptRequested) {
+                    throw new CancellationException("cell interrupted");
+                }
             }
+            return value;
+        } finally {
+            cellRunning = false;
         }
-        return value;
     }
 
     private List<Unit> split(String cell) {
@@ -391,7 +399,18 @@ public final class Inf2Kernel extends BaseKernel implements AutoCloseable {
         if (SparkSession.getDefaultSession().isDefined()) {
             SparkSession.getDefaultSession().get().sparkContext().cancelAllJobs();
         }
-        shell.stop();
+        // JShell drops a stop that comes while a unit compiles or before its code has started, so the
+        // stop is repeated until the cell ends (or the next cell clears the request).
+        Thread.ofPlatform().daemon().name("inf2-kernel-interrupt").start(() -> {
+            while (cellRunning && interruptRequested) {
+                try {
+                    shell.stop();
+                    Thread.sleep(STOP_REPEAT_MILLIS);
+                } catch (IllegalStateException | InterruptedException closedOrStopped) {
+                    return;
+                }
+            }
+        });
     }
 
     @Override

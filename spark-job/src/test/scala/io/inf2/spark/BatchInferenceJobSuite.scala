@@ -183,19 +183,29 @@ class BatchInferenceJobSuite extends AnyFunSuite with BeforeAndAfterAll {
     assert(whole === lines.indices.map(i => s"$hash:$i" -> lines(i)).toMap)
   }
 
+  /** Rows of `ids` that `repartition(partitions, id)` sends to `partition` (Spark's hash is the partitioner's Murmur3). */
+  private def rowsInPartition(ids: Seq[String], partitions: Int, partition: Int, where: String = "true"): Long = {
+    spark.createDataFrame(ids.map(Row(_)).asJava, StructType(Seq(StructField("id", DataTypes.StringType))))
+      .where(where).where(s"pmod(hash(id), $partitions) = $partition").count()
+  }
+
   test("a task that fails part-way is retried and the output has every row exactly once") {
-    val input = writeLines(work.resolve("retry-in/in.jsonl"), (0 until 24).map(i => s"""{"prompt": "Retry prompt $i"}"""))
+    // Fixed ids, so that which rows the failing partition gets does not depend on the temporary path.
+    val ids = (0 until 24).map(i => s"retry-$i")
+    assert(rowsInPartition(ids, 3, 1) >= 3, "the failure is injected after partition 1's third row")
+    val input = writeLines(work.resolve("retry-in/in.jsonl"), ids.zipWithIndex.map { case (id, i) =>
+      s"""{"key": "$id", "prompt": "Retry prompt $i"}""" })
     val output = work.resolve("retry-out")
     val failed = new FailedTasks
     spark.sparkContext.addSparkListener(failed)
     spark.conf.set(TaskFailureInjection.KEY, "partition=1,afterRows=3")
-    val summary = try run("input" -> input.toString, "output" -> output.toString, "partitions" -> "3", "rowsPerBatch" -> "2")
-    finally {
-      spark.conf.unset(TaskFailureInjection.KEY)
-      spark.sparkContext.removeSparkListener(failed)
-    }
+    val summary = try run("input" -> input.toString, "output" -> output.toString, "idColumn" -> "key", "partitions" -> "3",
+      "rowsPerBatch" -> "2")
+    finally spark.conf.unset(TaskFailureInjection.KEY)
+    // Listener events arrive asynchronously: wait for the failure before removing the listener.
     val deadline = System.nanoTime() + 10_000_000_000L
-    while (failed.count == 0 && System.nanoTime() < deadline) Thread.sleep(20)
+    try while (failed.count == 0 && System.nanoTime() < deadline) Thread.sleep(20)
+    finally spark.sparkContext.removeSparkListener(failed)
     assert(failed.count === 1, "the injected failure must have happened once")
     val rows = readOutput(spark, output)
     assert(rows.size === 24)
@@ -205,9 +215,14 @@ class BatchInferenceJobSuite extends AnyFunSuite with BeforeAndAfterAll {
 
   test("resume after a run that failed part-way generates only what is missing, without duplicates") {
     val all = (0 until 30).map(i => s"Resume prompt $i")
-    val input = writeLines(work.resolve("resume-in/in.txt"), all)
+    val ids = all.indices.map(i => s"resume-$i")
+    // Commit step 1 of 3 (by xxhash64 of the id) must give partition 0 a row, for the failure to be injected.
+    assert(rowsInPartition(ids, 2, 0, "pmod(xxhash64(id), 3) = 1") >= 1)
+    val input = writeLines(work.resolve("resume-in/in.jsonl"), ids.zip(all).map { case (id, p) =>
+      s"""{"key": "$id", "prompt": "$p"}""" })
     val output = work.resolve("resume-out")
-    val options = Seq("input" -> input.toString, "output" -> output.toString, "commitRows" -> "10", "partitions" -> "2")
+    val options = Seq("input" -> input.toString, "output" -> output.toString, "idColumn" -> "key", "commitRows" -> "10",
+      "partitions" -> "2")
     spark.conf.set(TaskFailureInjection.KEY, "partition=0,afterRows=1,commitStep=1,attempts=all")
     val failure = try intercept[Exception](run(options: _*)) finally spark.conf.unset(TaskFailureInjection.KEY)
     assert(messages(failure).exists(_.contains("injected failure")), messages(failure))
