@@ -690,12 +690,20 @@ public final class EmulatedCsd implements ComputationalStorageDevice {
         closed = true;
         compute.shutdown();
         writer.shutdown();
+        boolean idle;
         try {
-            if (!compute.awaitTermination(1, TimeUnit.MINUTES) || !writer.awaitTermination(1, TimeUnit.MINUTES)) {
-                LOG.log(System.Logger.Level.WARNING, name + ": device threads still busy after a minute; closing anyway");
-            }
+            idle = compute.awaitTermination(1, TimeUnit.MINUTES) && writer.awaitTermination(1, TimeUnit.MINUTES);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            idle = false;
+        }
+        if (!idle) {
+            // A read or write still running would go on with a descriptor number the kernel may hand to
+            // another file once closed, and with freed buffers: leave both to the process's end.
+            LOG.log(System.Logger.Level.WARNING, name + ": device threads still busy after a minute; its file "
+                    + "descriptor and buffers stay open");
+            deleteQuietly(dataPath);
+            return;
         }
         List<Scratch> all = new ArrayList<>(scratches);
         scratches.clear();

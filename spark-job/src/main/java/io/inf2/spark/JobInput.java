@@ -51,16 +51,40 @@ final class JobInput {
      * becomes an error row, not a failed job.
      */
     static Dataset<Row> read(SparkSession spark, String uri, String format) {
-        return switch (format) {
+        Dataset<Row> rows = switch (format) {
             case "parquet" -> spark.read().parquet(uri);
             case "jsonl" -> spark.read().json(uri);
             case "csv" -> spark.read().option("header", "true").option("multiLine", "true").option("escape", "\"").csv(uri);
             case "text" -> spark.read().text(uri).withColumnRenamed("value", JobSettings.PROMPT_COLUMN.defaultValue());
             default -> throw new IllegalArgumentException("unknown input format " + format);
         };
+        if (rows.schema().isEmpty()) {
+            // JSON and CSV take their columns from the data: empty files have none.
+            throw new ConfigException(JobSettings.INPUT.name() + " \"" + uri + "\": no " + format
+                    + " rows to read columns from (its files are empty)");
+        }
+        return rows;
     }
 
-    /** The data files {@code uri} names (a file, a directory's visible files, or a glob); fails when there are none. */
+    /**
+     * {@code status} if it is a file, else the visible files below it at any depth (partitioned
+     * layouts such as {@code dt=2026-11-27/part-0.parquet}), as Spark's readers see them: names
+     * starting with '_' or '.' (_SUCCESS, _temporary, .crc) are not data.
+     */
+    private static void addDataFiles(FileSystem fs, FileStatus status, List<FileStatus> files) throws IOException {
+        if (!status.isDirectory()) {
+            files.add(status);
+            return;
+        }
+        for (FileStatus child : fs.listStatus(status.getPath())) {
+            String name = child.getPath().getName();
+            if (!name.startsWith("_") && !name.startsWith(".")) {
+                addDataFiles(fs, child, files);
+            }
+        }
+    }
+
+    /** The data files {@code uri} names (a file, the files below a directory, or a glob); fails when there are none. */
     private static List<FileStatus> files(SparkSession spark, String uri) {
         try {
             Path path = new Path(uri);
@@ -71,16 +95,7 @@ final class JobInput {
             }
             List<FileStatus> files = new ArrayList<>();
             for (FileStatus s : matched) {
-                if (s.isDirectory()) {
-                    for (FileStatus child : fs.listStatus(s.getPath())) {
-                        String name = child.getPath().getName();
-                        if (child.isFile() && !name.startsWith("_") && !name.startsWith(".")) {
-                            files.add(child);
-                        }
-                    }
-                } else {
-                    files.add(s);
-                }
+                addDataFiles(fs, s, files);
             }
             if (files.isEmpty()) {
                 throw new ConfigException(JobSettings.INPUT.name() + " \"" + uri + "\": no data files in it");

@@ -13,8 +13,9 @@ import org.apache.spark.sql.Row;
 
 /**
  * The layout of a prepared row, and how one becomes an engine request. A prepared row holds, in
- * order: the id, the prompt text or the chat messages, the parameter columns in use, then the kept
- * columns. Built on the driver, used inside tasks.
+ * order: the id, the prompt text or the chat messages, the parameter columns in use, the kept
+ * columns, then (for input whose reader marks lines it could not parse) that mark. Built on the
+ * driver, used inside tasks.
  */
 final class PreparedRows implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -28,16 +29,20 @@ final class PreparedRows implements Serializable {
     private final ChatTemplate chatTemplate;
     private final RowParameters parameters;
     private final int keptColumns;
+    private final boolean marksMalformed;
 
     /**
-     * @param promptSource names the prompt (or messages) column in errors
-     * @param chatTemplate renders the messages column; null when rows carry prompt text
+     * @param promptSource   names the prompt (or messages) column in errors
+     * @param chatTemplate   renders the messages column; null when rows carry prompt text
+     * @param marksMalformed whether the last column holds the raw text of a line the reader could not parse
      */
-    PreparedRows(String promptSource, ChatTemplate chatTemplate, RowParameters parameters, int keptColumns) {
+    PreparedRows(String promptSource, ChatTemplate chatTemplate, RowParameters parameters, int keptColumns,
+                 boolean marksMalformed) {
         this.promptSource = promptSource;
         this.chatTemplate = chatTemplate;
         this.parameters = parameters;
         this.keptColumns = keptColumns;
+        this.marksMalformed = marksMalformed;
     }
 
     int firstKept() {
@@ -51,6 +56,10 @@ final class PreparedRows implements Serializable {
     /** What the row asks for, or why it cannot be served; never throws for bad row contents. */
     Prepared prepare(Row row) {
         String id = row.getString(ID);
+        int malformed = firstKept() + keptColumns;
+        if (marksMalformed && !row.isNullAt(malformed)) {
+            return new Prepared(id, null, false, null, "the input line does not parse: " + excerpt(row.getString(malformed)));
+        }
         String prompt;
         try {
             prompt = chatTemplate == null ? promptText(row) : chatTemplate.render(messages(row), true);
@@ -109,6 +118,14 @@ final class PreparedRows implements Serializable {
             throw new RowException(promptSource + " has no messages");
         }
         return out;
+    }
+
+    /** Characters of a malformed line that an error shows: enough to find it, short enough for one line. */
+    private static final int EXCERPT_CHARS = 60;
+
+    private static String excerpt(String line) {
+        String first = firstLine(line).strip();
+        return first.length() <= EXCERPT_CHARS ? first : first.substring(0, EXCERPT_CHARS) + "...";
     }
 
     private static String firstLine(String s) {

@@ -109,6 +109,13 @@ final class PromptPreparation {
         payload.add(col(quoted(promptColumn)).as(PROMPT));
         parameters.columns().forEach(c -> payload.add(col(quoted(c))));
         keep.forEach(k -> payload.add(col(quoted(k))));
+        // Spark's JSON and CSV readers put a line they cannot parse in this column and null in the others.
+        String malformedColumn = spark.conf().get("spark.sql.columnNameOfCorruptRecord", "_corrupt_record");
+        boolean marksMalformed = schema.getFieldIndex(malformedColumn).isDefined() && !keep.contains(malformedColumn)
+                && !malformedColumn.equals(promptColumn);
+        if (marksMalformed) {
+            payload.add(col(quoted(malformedColumn)).cast(DataTypes.StringType));
+        }
 
         Dataset<Row> rows;
         long count;
@@ -127,7 +134,7 @@ final class PromptPreparation {
         List<StructField> out = new ArrayList<>(Arrays.asList(ResultColumns.SCHEMA.fields()));
         out.addAll(keptFields);
         PreparedRows layout = new PreparedRows(promptSetting + " \"" + promptColumn + "\"", template, parameters,
-                keptFields.size());
+                keptFields.size(), marksMalformed);
         return new Prepared(rows, layout, DataTypes.createStructType(out), count);
     }
 

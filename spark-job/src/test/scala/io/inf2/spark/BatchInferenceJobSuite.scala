@@ -124,7 +124,25 @@ class BatchInferenceJobSuite extends AnyFunSuite with BeforeAndAfterAll {
     val output2 = work.resolve("bad-out2")
     run("input" -> unparsable.toString, "output" -> output2.toString)
     val rows = readOutput(spark, output2).values.toSeq
-    assert(rows.map(r => (r("prompt"), r("error"))).toSet === Set(("Fine", null), (null, "promptColumn \"prompt\" is null")))
+    assert(rows.map(r => (r("prompt"), r("error"))).toSet ===
+      Set(("Fine", null), (null, "the input line does not parse: not json at all")))
+
+    val empty = writeLines(work.resolve("bad-in3/prompts.jsonl"), Seq())
+    val noRows = intercept[ConfigException](run("input" -> empty.toString, "output" -> work.resolve("bad-out3").toString))
+    assert(noRows.getMessage === s"input \"$empty\": no jsonl rows to read columns from (its files are empty)")
+  }
+
+  test("a partitioned input directory is read with its partition columns, whatever its depth") {
+    val input = work.resolve("partitioned-in")
+    spark.createDataFrame((0 until 6).map(i => Row(s"Partitioned prompt $i", i % 2, i % 3)).asJava,
+      StructType(Seq(StructField("prompt", DataTypes.StringType), StructField("day", DataTypes.IntegerType),
+        StructField("shard", DataTypes.IntegerType)))).write.partitionBy("day", "shard").parquet(input.toString)
+    val output = work.resolve("partitioned-out")
+    run("input" -> input.toString, "output" -> output.toString, "keepColumns" -> "day,shard")
+    val rows = readOutput(spark, output).values.toSeq
+    assert(rows.map(r => (r("prompt"), r("day"), r("shard"))).toSet ===
+      (0 until 6).map(i => (s"Partitioned prompt $i", i % 2, i % 3)).toSet)
+    assert(rows.forall(_("error") == null))
   }
 
   test("parquet, jsonl, csv and text inputs give the same completions; generated ids are file and line") {
