@@ -87,6 +87,7 @@ public final class Nvrtc {
             check((int) createProgram.invokeExact(programOut, a.allocateFrom(source), a.allocateFrom(name), 0,
                     MemorySegment.NULL, MemorySegment.NULL), "nvrtcCreateProgram(" + name + ")");
             MemorySegment program = programOut.get(ADDRESS, 0);
+            Throwable failure = null;
             try {
                 MemorySegment optionArray = a.allocate(ADDRESS, Math.max(1, options.size()));
                 for (int i = 0; i < options.size(); i++) {
@@ -100,10 +101,21 @@ public final class Nvrtc {
                 }
                 check(rc, "nvrtcCompileProgram(" + name + ")");
                 return new Output(cubin ? cubin(program, a, name) : ptx(program, a, name), log);
+            } catch (Throwable t) {
+                failure = t;
+                throw t;
             } finally {
                 MemorySegment holder = a.allocate(ADDRESS);
                 holder.set(ADDRESS, 0, program);
-                check((int) destroyProgram.invokeExact(holder), "nvrtcDestroyProgram(" + name + ")");
+                try {
+                    check((int) destroyProgram.invokeExact(holder), "nvrtcDestroyProgram(" + name + ")");
+                } catch (Throwable t) {
+                    // The compile error and its log say what went wrong; a failed destroy only adds to it.
+                    if (failure == null) {
+                        throw t;
+                    }
+                    failure.addSuppressed(t);
+                }
             }
         } catch (Throwable t) {
             throw NativeSymbols.rethrow(t);

@@ -13,11 +13,13 @@ import io.inf2.nativeio.CudaLibraryLocator;
 import io.inf2.tensor.DType;
 import io.inf2.tensor.FloatMatrix;
 import io.inf2.tensor.Tensor;
+import io.inf2.util.Closeables;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
@@ -106,16 +108,18 @@ public final class CudaBackend implements ComputeBackend {
     private CudaBackend(CudaContext context, Path kernelCache) {
         this.context = context;
         this.stream = context.createStream();
+        List<AutoCloseable> opened = new ArrayList<>(List.of(stream));
         try {
             this.cublas = context.cublas();
             this.cublasHandle = cublas.create();
+            opened.add(() -> cublas.destroy(cublasHandle));
             cublas.setStream(cublasHandle, stream.handle());
+            this.kernels = new CudaKernels(context, kernelCache);
+            opened.add(kernels);
+            this.weights = new ResidentWeights(context);
         } catch (RuntimeException e) {
-            stream.close();
-            throw e;
+            throw Closeables.closeAll(opened.reversed(), e);
         }
-        this.kernels = new CudaKernels(context, kernelCache);
-        this.weights = new ResidentWeights(context);
         this.arguments = new Scratch("kernel arguments");
         this.narrowedInput = new Scratch("linear input in the weight's type");
         this.fusedOutput = new Scratch("output of one product over adjacent weights");
@@ -882,11 +886,14 @@ public final class CudaBackend implements ComputeBackend {
             return;
         }
         if (uploadStaging == null || uploadStaging.byteSize() < bytes) {
+            if (uploadStagingFree == null) {
+                uploadStagingFree = context.createEvent(false);
+            }
             if (uploadStaging != null) {
                 uploadStagingFree.synchronize();
                 uploadStaging.close();
-            } else {
-                uploadStagingFree = context.createEvent(false);
+                // Not left holding a closed buffer when the allocation below fails.
+                uploadStaging = null;
             }
             uploadStaging = context.allocatePinned(Math.max(bytes, 1L << 20));
             uploadStagingUsed = false;
@@ -911,6 +918,8 @@ public final class CudaBackend implements ComputeBackend {
         if (downloadStaging == null || downloadStaging.byteSize() < bytes) {
             if (downloadStaging != null) {
                 downloadStaging.close();
+                // Not left holding a closed buffer when the allocation below fails.
+                downloadStaging = null;
             }
             downloadStaging = context.allocatePinned(Math.max(bytes, 1L << 20));
         }
@@ -924,7 +933,7 @@ public final class CudaBackend implements ComputeBackend {
      * instead. Reuse needs no wait: all work is on one stream, so the next owner's work queues
      * behind the last owner's. Sizes round up to a power of two below 1 MiB and to 2 MiB steps above.
      */
-    private final class BufferPool {
+    private final class BufferPool implements AutoCloseable {
         private final Map<Long, ArrayDeque<DeviceBuffer>> free = new HashMap<>();
         private long freeBytes;
 
@@ -953,9 +962,20 @@ public final class CudaBackend implements ComputeBackend {
 
         void releaseAll() {
             stream.synchronize();
-            free.values().forEach(list -> list.forEach(DeviceBuffer::close));
+            close();
+        }
+
+        /** Frees every pooled buffer; the caller has waited for the work that used them. */
+        @Override
+        public void close() {
+            List<DeviceBuffer> buffers = new ArrayList<>();
+            free.values().forEach(buffers::addAll);
             free.clear();
             freeBytes = 0;
+            RuntimeException failure = Closeables.closeAll(buffers, null);
+            if (failure != null) {
+                throw failure;
+            }
         }
 
         private static long sizeClass(long bytes) {
@@ -971,7 +991,7 @@ public final class CudaBackend implements ComputeBackend {
      * A grow-only device buffer reused by every call of one operation. Reuse is safe without waiting
      * because all work is on one stream: the next call's writes queue behind the last call's reads.
      */
-    private final class Scratch {
+    private final class Scratch implements AutoCloseable {
         private final String what;
         private DeviceBuffer buffer;
 
@@ -984,6 +1004,8 @@ public final class CudaBackend implements ComputeBackend {
                 if (buffer != null) {
                     stream.synchronize();
                     buffer.close();
+                    // Not left holding a closed buffer when the allocation below fails.
+                    buffer = null;
                 }
                 buffer = context.allocate(Math.max(bytes, 1L << 16), what);
             }
@@ -1037,7 +1059,8 @@ public final class CudaBackend implements ComputeBackend {
             return addresses;
         }
 
-        void close() {
+        @Override
+        public void close() {
             if (buffer != null) {
                 buffer.close();
                 buffer = null;
@@ -1051,32 +1074,26 @@ public final class CudaBackend implements ComputeBackend {
             return;
         }
         closed = true;
-        context.makeCurrent();
-        stream.synchronize();
+        RuntimeException failure = null;
+        try {
+            context.makeCurrent();
+            stream.synchronize();
+        } catch (RuntimeException e) {
+            failure = e;
+        }
+        List<AutoCloseable> owned = new ArrayList<>();
         for (DeviceBuffer[] cosSin : rotaryTables.values()) {
-            cosSin[0].close();
-            cosSin[1].close();
+            owned.addAll(Arrays.asList(cosSin));
         }
         rotaryTables.clear();
-        pool.releaseAll();
-        arguments.close();
-        narrowedInput.close();
-        fusedOutput.close();
-        kSlices.close();
-        partials.close();
-        arrivalCounts.close();
-        mergeInput.close();
-        if (uploadStaging != null) {
-            uploadStagingFree.close();
-            uploadStaging.close();
+        owned.addAll(List.of(pool, arguments, narrowedInput, fusedOutput, kSlices, partials, arrivalCounts, mergeInput));
+        owned.addAll(Arrays.asList(uploadStagingFree, uploadStaging, downloadStaging));
+        owned.add(weights);
+        owned.add(() -> cublas.destroy(cublasHandle));
+        owned.addAll(List.of(kernels, stream, context));
+        failure = Closeables.closeAll(owned, failure);
+        if (failure != null) {
+            throw failure;
         }
-        if (downloadStaging != null) {
-            downloadStaging.close();
-        }
-        weights.close();
-        cublas.destroy(cublasHandle);
-        kernels.close();
-        stream.close();
-        context.close();
     }
 }

@@ -44,7 +44,16 @@ public final class CudaContext implements AutoCloseable {
         this.maxSharedPerBlockOptIn = driver.deviceAttribute(CudaDriver.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, device);
         this.totalMemory = driver.deviceTotalMemory(device);
         this.context = driver.primaryContextRetain(device);
-        driver.ctxSetCurrent(context);
+        try {
+            driver.ctxSetCurrent(context);
+        } catch (RuntimeException e) {
+            try {
+                driver.primaryContextRelease(device);
+            } catch (RuntimeException r) {
+                e.addSuppressed(r);
+            }
+            throw e;
+        }
     }
 
     /** Loads the driver through {@code locator} and retains device {@code ordinal}'s primary context. */

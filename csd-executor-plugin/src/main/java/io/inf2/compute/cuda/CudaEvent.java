@@ -36,9 +36,9 @@ public final class CudaEvent implements AutoCloseable {
     @Override
     public void close() {
         if (!destroyed) {
-            destroyed = true;
             context.makeCurrent();
             context.driver().eventDestroy(handle);
+            destroyed = true;
         }
     }
 }

@@ -7,10 +7,12 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import io.inf2.nativeio.CudaDriver;
 import io.inf2.tensor.DType;
+import io.inf2.util.Closeables;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -290,8 +292,10 @@ final class CudaKernels implements AutoCloseable {
 
     @Override
     public synchronized void close() {
-        modules.close();
+        RuntimeException failure = Closeables.closeAll(List.of(modules, argumentArena), null);
         functions.clear();
-        argumentArena.close();
+        if (failure != null) {
+            throw failure;
+        }
     }
 }

@@ -2,7 +2,9 @@ package io.inf2.compute.cuda;
 
 import io.inf2.compute.Activations;
 import io.inf2.tensor.DType;
+import io.inf2.util.Closeables;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * One layer's keys and values for a batch of sequence slots, in device memory laid out
@@ -123,7 +125,9 @@ public final class CudaKvBlock implements AutoCloseable {
 
     @Override
     public void close() {
-        keys.close();
-        values.close();
+        RuntimeException failure = Closeables.closeAll(List.of(keys, values), null);
+        if (failure != null) {
+            throw failure;
+        }
     }
 }

@@ -34,10 +34,25 @@ public final class CudaStream implements AutoCloseable {
     @Override
     public void close() {
         if (!destroyed) {
-            destroyed = true;
             context.makeCurrent();
-            context.driver().streamSynchronize(handle);
-            context.driver().streamDestroy(handle);
+            RuntimeException failure = null;
+            try {
+                context.driver().streamSynchronize(handle);
+            } catch (RuntimeException e) {
+                failure = e;
+            }
+            try {
+                context.driver().streamDestroy(handle);
+                destroyed = true;
+            } catch (RuntimeException e) {
+                if (failure == null) {
+                    throw e;
+                }
+                failure.addSuppressed(e);
+            }
+            if (failure != null) {
+                throw failure;
+            }
         }
     }
 }

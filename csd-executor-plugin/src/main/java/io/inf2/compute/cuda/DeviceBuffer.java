@@ -43,9 +43,9 @@ public final class DeviceBuffer implements AutoCloseable {
     @Override
     public void close() {
         if (!freed) {
-            freed = true;
             context.makeCurrent();
             context.driver().memFree(address);
+            freed = true;
         }
     }
 }

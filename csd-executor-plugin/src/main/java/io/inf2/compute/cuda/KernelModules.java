@@ -56,19 +56,22 @@ final class KernelModules implements AutoCloseable {
     private MemorySegment module(String module) {
         MemorySegment m = modules.get(module);
         if (m == null) {
-            byte[] image = image(module);
-            try (Arena a = Arena.ofConfined()) {
-                MemorySegment copy = a.allocate(image.length + 1L);
-                MemorySegment.copy(image, 0, copy, ValueLayout.JAVA_BYTE, 0, image.length);
-                m = context.driver().moduleLoadData(copy, module + ".cu for " + context.architecture());
-            }
+            m = load(module);
             modules.put(module, m);
         }
         return m;
     }
 
-    /** The compiled image of a module: from the disk cache, or compiled now and cached. */
-    byte[] image(String module) {
+    private MemorySegment load(String module, byte[] image) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment copy = a.allocate(image.length + 1L);
+            MemorySegment.copy(image, 0, copy, ValueLayout.JAVA_BYTE, 0, image.length);
+            return context.driver().moduleLoadData(copy, module + ".cu for " + context.architecture());
+        }
+    }
+
+    /** Loads a module's compiled image: from the disk cache, or compiled now and cached. */
+    private MemorySegment load(String module) {
         Nvrtc nvrtc = context.nvrtc();
         String arch = context.architecture();
         String source = resource(COMMON) + "\n#line 1 \"" + module + ".cu\"\n" + resource(module + ".cu");
@@ -78,10 +81,15 @@ final class KernelModules implements AutoCloseable {
                 + hash(source, String.join(" ", options), arch, version) + ".cubin");
         if (Files.isRegularFile(cached)) {
             try {
-                return Files.readAllBytes(cached);
+                return load(module, Files.readAllBytes(cached));
             } catch (IOException e) {
                 LOG.log(System.Logger.Level.WARNING, "cannot read cached kernel " + cached + ": " + e.getMessage()
                         + "; compiling again");
+            } catch (CudaException e) {
+                // A cached image that does not load (truncated, or not for this driver) would fail every run.
+                LOG.log(System.Logger.Level.WARNING, "cached kernel " + cached + " does not load: " + e.getMessage()
+                        + "; deleting it and compiling again");
+                delete(cached);
             }
         }
         long started = System.nanoTime();
@@ -92,22 +100,35 @@ final class KernelModules implements AutoCloseable {
             LOG.log(System.Logger.Level.WARNING, "NVRTC warnings for " + module + ".cu: " + out.log().strip());
         }
         store(cached, out.image());
-        return out.image();
+        return load(module, out.image());
     }
 
     private static void store(Path cached, byte[] image) {
         try {
             Files.createDirectories(cached.getParent());
             Path tmp = Files.createTempFile(cached.getParent(), cached.getFileName().toString(), ".tmp");
-            Files.write(tmp, image);
             try {
-                Files.move(tmp, cached, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, cached, StandardCopyOption.REPLACE_EXISTING);
+                Files.write(tmp, image);
+                try {
+                    Files.move(tmp, cached, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                } catch (AtomicMoveNotSupportedException e) {
+                    Files.move(tmp, cached, StandardCopyOption.REPLACE_EXISTING);
+                }
+            } finally {
+                // Gone after the move; left behind by a failed write or move.
+                delete(tmp);
             }
         } catch (IOException e) {
             // A cache that cannot be written costs a compilation per process, nothing more.
             LOG.log(System.Logger.Level.WARNING, "cannot cache compiled kernel at " + cached + ": " + e.getMessage());
+        }
+    }
+
+    private static void delete(Path file) {
+        try {
+            Files.deleteIfExists(file);
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.WARNING, "cannot delete " + file + ": " + e.getMessage());
         }
     }
 
@@ -138,10 +159,22 @@ final class KernelModules implements AutoCloseable {
     @Override
     public synchronized void close() {
         context.makeCurrent();
+        RuntimeException failure = null;
         for (MemorySegment m : modules.values()) {
-            context.driver().moduleUnload(m);
+            try {
+                context.driver().moduleUnload(m);
+            } catch (RuntimeException e) {
+                if (failure == null) {
+                    failure = e;
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
         }
         modules.clear();
         functions.clear();
+        if (failure != null) {
+            throw failure;
+        }
     }
 }

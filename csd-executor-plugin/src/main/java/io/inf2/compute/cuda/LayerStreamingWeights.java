@@ -61,8 +61,14 @@ public final class LayerStreamingWeights implements WeightPlacement {
 
         Slot(int index) {
             buffer = context.allocate(slotBytes, "streamed weight slot " + index);
-            ready = context.createEvent(false);
-            free = context.createEvent(false);
+            CudaEvent readyEvent = null;
+            try {
+                readyEvent = context.createEvent(false);
+                free = context.createEvent(false);
+            } catch (RuntimeException e) {
+                throw Closeables.closeAll(Arrays.asList(readyEvent, buffer), e);
+            }
+            ready = readyEvent;
         }
 
         boolean holds(List<Tensor> group) {
@@ -72,9 +78,10 @@ public final class LayerStreamingWeights implements WeightPlacement {
 
         @Override
         public void close() {
-            ready.close();
-            free.close();
-            buffer.close();
+            RuntimeException failure = Closeables.closeAll(List.of(ready, free, buffer), null);
+            if (failure != null) {
+                throw failure;
+            }
         }
     }
 

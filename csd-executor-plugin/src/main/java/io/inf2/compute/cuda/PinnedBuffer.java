@@ -31,9 +31,9 @@ public final class PinnedBuffer implements AutoCloseable {
     @Override
     public void close() {
         if (!freed) {
-            freed = true;
             context.makeCurrent();
             context.driver().memFreeHost(segment);
+            freed = true;
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.inf2.compute.cuda;
 
 import io.inf2.tensor.Tensor;
+import io.inf2.util.Closeables;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
@@ -109,15 +110,16 @@ public final class ResidentWeights implements WeightPlacement {
             for (Tensor t : tensors) {
                 staging.copy(t.data(), buffer.address() + offset, copyStream);
                 CudaEvent ready = context.createEvent(false);
-                ready.record(copyStream);
                 added.add(new Resident(buffer, new DeviceTensor(t, buffer.address() + offset), ready));
+                ready.record(copyStream);
                 offset += t.data().byteSize();
             }
         } catch (RuntimeException e) {
-            copyStream.synchronize();
-            added.forEach(r -> r.ready.close());
-            buffer.close();
-            throw e;
+            List<AutoCloseable> cleanup = new ArrayList<>();
+            cleanup.add(copyStream::synchronize);
+            added.forEach(r -> cleanup.add(r.ready));
+            cleanup.add(buffer);
+            throw Closeables.closeAll(cleanup, e);
         }
         for (int i = 0; i < tensors.size(); i++) {
             resident.put(tensors.get(i), added.get(i));
@@ -138,20 +140,28 @@ public final class ResidentWeights implements WeightPlacement {
 
     @Override
     public synchronized void close() {
-        context.makeCurrent();
-        copyStream.synchronize();
-        copyStream.close();
+        RuntimeException failure = null;
+        try {
+            context.makeCurrent();
+            copyStream.synchronize();
+        } catch (RuntimeException e) {
+            failure = e;
+        }
+        List<AutoCloseable> owned = new ArrayList<>();
+        owned.add(copyStream);
         // Tensors of one adjacent group share a buffer: free each buffer once.
         Set<DeviceBuffer> buffers = Collections.newSetFromMap(new IdentityHashMap<>());
         for (Resident r : resident.values()) {
-            if (r.ready != null) {
-                r.ready.close();
-            }
+            owned.add(r.ready);
             buffers.add(r.buffer);
         }
-        buffers.forEach(DeviceBuffer::close);
+        owned.addAll(buffers);
+        owned.add(staging);
         resident.clear();
         deviceBytes = 0;
-        staging.close();
+        failure = Closeables.closeAll(owned, failure);
+        if (failure != null) {
+            throw failure;
+        }
     }
 }

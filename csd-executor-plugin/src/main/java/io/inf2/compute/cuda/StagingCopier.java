@@ -1,6 +1,9 @@
 package io.inf2.compute.cuda;
 
+import io.inf2.util.Closeables;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.List;
 
 /**
  * Copies pageable host memory to the device through two pinned staging buffers used in turn: the host
@@ -43,8 +46,15 @@ final class StagingCopier implements AutoCloseable {
 
     private PinnedBuffer buffer(int i) {
         if (buffers[i] == null) {
-            buffers[i] = context.allocatePinned(CHUNK_BYTES);
-            free[i] = context.createEvent(false);
+            PinnedBuffer buffer = context.allocatePinned(CHUNK_BYTES);
+            CudaEvent event;
+            try {
+                event = context.createEvent(false);
+            } catch (RuntimeException e) {
+                throw Closeables.closeAll(List.of(buffer), e);
+            }
+            buffers[i] = buffer;
+            free[i] = event;
         }
         return buffers[i];
     }
@@ -52,12 +62,11 @@ final class StagingCopier implements AutoCloseable {
     /** The caller makes sure no copy is still reading the buffers (synchronises or destroys the stream first). */
     @Override
     public void close() {
-        for (int i = 0; i < 2; i++) {
-            if (buffers[i] != null) {
-                free[i].close();
-                buffers[i].close();
-                buffers[i] = null;
-            }
+        RuntimeException failure = Closeables.closeAll(Arrays.asList(free[0], buffers[0], free[1], buffers[1]), null);
+        Arrays.fill(free, null);
+        Arrays.fill(buffers, null);
+        if (failure != null) {
+            throw failure;
         }
     }
 }

@@ -889,4 +889,18 @@ class CudaBackendTest {
         }
         assertEquals(before, Files.getLastModifiedTime(images.get(0)), "a cached image is read, not compiled and written again");
     }
+
+    @Test
+    void aCachedKernelThatDoesNotLoadIsCompiledAgain() throws IOException {
+        gpu.loadKernels();
+        Path broken;
+        try (Stream<Path> files = Files.list(kernelCache)) {
+            broken = files.filter(p -> p.toString().endsWith(".cubin")).sorted().findFirst().orElseThrow();
+        }
+        Files.write(broken, new byte[] {0x7f, 'E', 'L', 'F'});
+        try (CudaBackend second = CudaBackend.open(new CudaBackend.Options("", 0, kernelCache))) {
+            second.loadKernels();
+        }
+        assertTrue(Files.size(broken) > 4, "the image that did not load was compiled and cached again");
+    }
 }
