@@ -630,7 +630,12 @@ public final class CudaBackend implements ComputeBackend {
         context.makeCurrent();
         DeviceBuffer[] cosSin = rotaryTables.get(table);
         if (cosSin == null) {
-            cosSin = new DeviceBuffer[] {uploadFloats(table.cos(), "rotary cos"), uploadFloats(table.sin(), "rotary sin")};
+            DeviceBuffer cos = uploadFloats(table.cos(), "rotary cos");
+            try {
+                cosSin = new DeviceBuffer[] {cos, uploadFloats(table.sin(), "rotary sin")};
+            } catch (RuntimeException e) {
+                throw Closeables.closeAll(List.of(cos), e);
+            }
             rotaryTables.put(table, cosSin);
         }
         long[] args = arguments.upload(positions);
@@ -910,7 +915,11 @@ public final class CudaBackend implements ComputeBackend {
 
     private DeviceBuffer uploadFloats(float[] data, String what) {
         DeviceBuffer b = context.allocate((long) data.length * Float.BYTES, what);
-        copyToDevice(MemorySegment.ofArray(data), b.address());
+        try {
+            copyToDevice(MemorySegment.ofArray(data), b.address());
+        } catch (RuntimeException e) {
+            throw Closeables.closeAll(List.of(b), e);
+        }
         return b;
     }
 

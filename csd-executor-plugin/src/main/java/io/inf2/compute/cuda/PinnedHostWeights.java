@@ -2,6 +2,7 @@ package io.inf2.compute.cuda;
 
 import io.inf2.nativeio.CudaException;
 import io.inf2.tensor.Tensor;
+import io.inf2.util.Closeables;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -115,13 +116,15 @@ final class PinnedHostWeights implements AutoCloseable {
             try {
                 context.driver().memHostUnregister(range);
             } catch (RuntimeException e) {
-                failure = failure == null ? e : failure;
+                if (failure == null) {
+                    failure = e;
+                } else {
+                    failure.addSuppressed(e);
+                }
             }
         }
         registered.clear();
-        for (PinnedBuffer b : copies) {
-            b.close();
-        }
+        failure = Closeables.closeAll(copies, failure);
         copies.clear();
         pinned.clear();
         if (failure != null) {
