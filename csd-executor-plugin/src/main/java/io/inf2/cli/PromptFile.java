@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.inf2.engine.GenerationRequest;
 import io.inf2.engine.SamplingParams;
+import io.inf2.util.StrictJson;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
@@ -25,7 +26,7 @@ import java.util.Set;
  * skipped. Ids default to the line number. Errors name the file and line.
  */
 final class PromptFile {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = StrictJson.MAPPER;
     private static final Set<String> FIELDS = Set.of("id", "prompt", "max_new_tokens", "temperature", "top_k", "top_p",
             "repetition_penalty", "seed", "stop_token_ids");
 
@@ -69,7 +70,7 @@ final class PromptFile {
         try {
             node = JSON.readTree(line);
         } catch (JsonProcessingException e) {
-            throw new CliException(where + "not valid JSON (" + e.getOriginalMessage() + ")");
+            throw new CliException(where + "not valid JSON (" + StrictJson.problem(e) + ")");
         }
         String defaultId = Integer.toString(number);
         if (node.isTextual()) {
@@ -87,7 +88,11 @@ final class PromptFile {
         if (prompt == null || !prompt.isTextual()) {
             throw new CliException(where + "\"prompt\" must be a string");
         }
-        String id = node.has("id") ? node.get("id").asText() : defaultId;
+        JsonNode idNode = node.get("id");
+        if (idNode != null && !idNode.isTextual() && !(idNode.isIntegralNumber() && idNode.canConvertToLong())) {
+            throw new CliException(where + "\"id\" must be a string or an integer");
+        }
+        String id = idNode == null ? defaultId : idNode.asText();
         try {
             SamplingParams p = new SamplingParams(
                     intField(node, "max_new_tokens", d.maxNewTokens()),
@@ -139,7 +144,7 @@ final class PromptFile {
         }
         List<Integer> out = new ArrayList<>();
         for (JsonNode e : n) {
-            if (!e.isIntegralNumber() || e.asInt() < 0) {
+            if (!e.isIntegralNumber() || !e.canConvertToInt() || e.asInt() < 0) {
                 throw new IllegalArgumentException("\"stop_token_ids\" must hold non-negative integers");
             }
             out.add(e.asInt());

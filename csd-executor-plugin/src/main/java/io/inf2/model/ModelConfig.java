@@ -1,7 +1,9 @@
 package io.inf2.model;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.inf2.util.StrictJson;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -43,7 +45,7 @@ public record ModelConfig(
         List<Integer> eosTokenIds,
         int padTokenId) {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = StrictJson.MAPPER;
 
     /** OPT's learned position table is offset by 2 (ids 0 and 1 are reserved by fairseq). */
     public static final int OPT_POSITION_OFFSET = 2;
@@ -99,6 +101,8 @@ public record ModelConfig(
         JsonNode gen = Files.isRegularFile(genFile) ? readJson(genFile) : JSON.createObjectNode();
         try {
             return fromJson(config, gen);
+        } catch (InGenerationConfig e) {
+            throw new ModelFormatException(genFile + ": " + e.getMessage(), e);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": " + e.getMessage(), e);
         }
@@ -111,8 +115,17 @@ public record ModelConfig(
                 throw new ModelFormatException(file + ": expected a JSON object");
             }
             return node;
+        } catch (JsonProcessingException e) {
+            throw new ModelFormatException(file + ": not valid JSON at " + StrictJson.problem(e), e);
         } catch (IOException e) {
-            throw new ModelFormatException(file + ": not valid JSON (" + firstLine(e.getMessage()) + ")", e);
+            throw new ModelFormatException(file + ": cannot read it (" + firstLine(e.getMessage()) + ")", e);
+        }
+    }
+
+    /** A problem with a value that came from generation_config.json, so that the error names that file. */
+    private static final class InGenerationConfig extends IllegalArgumentException {
+        InGenerationConfig(String message) {
+            super(message);
         }
     }
 
@@ -138,30 +151,37 @@ public record ModelConfig(
         if (arch == null) {
             throw new IllegalArgumentException("unknown architecture model_type=\"" + modelType + "\" (supported: opt, llama)");
         }
-        int bos = intOf(gen, "bos_token_id", intOf(c, "bos_token_id", -1));
-        List<Integer> eos = ids(gen.has("eos_token_id") ? gen.get("eos_token_id") : c.get("eos_token_id"));
-        int pad = intOf(gen, "pad_token_id", intOf(c, "pad_token_id", -1));
+        int vocab = required(c, "vocab_size");
+        check(vocab > 0, "vocab_size must be positive");
+        int bos = generationId(c, gen, "bos_token_id");
+        List<Integer> eos = eosIds(c, gen, vocab);
+        int pad = generationId(c, gen, "pad_token_id");
+        int hidden = required(c, "hidden_size");
+        int heads = required(c, "num_attention_heads");
+        check(hidden > 0 && heads > 0, "hidden_size and num_attention_heads must be positive");
         return switch (arch) {
             case OPT -> {
-                int hidden = required(c, "hidden_size");
-                int heads = required(c, "num_attention_heads");
                 check(hidden % heads == 0, "hidden_size " + hidden + " is not divisible by num_attention_heads " + heads);
                 String act = text(c, "activation_function", "relu");
                 check(act.equals("relu") || act.equals("gelu"), "unsupported activation_function \"" + act + "\" (relu, gelu)");
-                yield new ModelConfig(arch, required(c, "vocab_size"), hidden, intOf(c, "word_embed_proj_dim", hidden),
+                int positions = required(c, "max_position_embeddings");
+                check(positions <= Integer.MAX_VALUE - OPT_POSITION_OFFSET, "max_position_embeddings " + positions + " is too large");
+                yield new ModelConfig(arch, vocab, hidden, intOf(c, "word_embed_proj_dim", hidden),
                         required(c, "num_hidden_layers"), heads, heads, hidden / heads, required(c, "ffn_dim"),
-                        required(c, "max_position_embeddings"), 1e-5, bool(c, "do_layer_norm_before", true), act,
+                        positions, 1e-5, bool(c, "do_layer_norm_before", true), act,
                         bool(c, "enable_bias", true), bool(c, "enable_bias", true), true, 0, RopeScaling.NONE, bos, eos, pad);
             }
             case LLAMA -> {
-                int hidden = required(c, "hidden_size");
-                int heads = required(c, "num_attention_heads");
                 String act = text(c, "hidden_act", "silu");
                 check(act.equals("silu"), "unsupported hidden_act \"" + act + "\" (silu)");
+                check(c.hasNonNull("head_dim") || hidden % heads == 0, "hidden_size " + hidden
+                        + " is not divisible by num_attention_heads " + heads + " (and no head_dim is given)");
                 int headDim = intOf(c, "head_dim", hidden / heads);
-                yield new ModelConfig(arch, required(c, "vocab_size"), hidden, hidden, required(c, "num_hidden_layers"),
+                double eps = number(c, "rms_norm_eps", 1e-6);
+                check(eps > 0, "rms_norm_eps must be positive, got " + eps);
+                yield new ModelConfig(arch, vocab, hidden, hidden, required(c, "num_hidden_layers"),
                         heads, intOf(c, "num_key_value_heads", heads), headDim, required(c, "intermediate_size"),
-                        required(c, "max_position_embeddings"), c.path("rms_norm_eps").asDouble(1e-6), true, act,
+                        required(c, "max_position_embeddings"), eps, true, act,
                         bool(c, "attention_bias", false), bool(c, "mlp_bias", false), bool(c, "tie_word_embeddings", false),
                         ropeTheta(c), ropeScaling(ropeNode(c)), bos, eos, pad);
             }
@@ -181,16 +201,19 @@ public record ModelConfig(
     /** rope_theta inside the rope object wins over the top-level key, as in 5.x's setdefault. */
     private static double ropeTheta(JsonNode c) {
         JsonNode rope = ropeNode(c);
-        return rope != null && rope.isObject() && rope.has("rope_theta") ? rope.get("rope_theta").asDouble()
-                : c.path("rope_theta").asDouble(10000.0);
+        double theta = rope != null && rope.isObject() && rope.hasNonNull("rope_theta") ? number(rope, "rope_theta", Double.NaN)
+                : number(c, "rope_theta", 10000.0);
+        check(theta > 0, "rope_theta must be positive, got " + theta);
+        return theta;
     }
 
     private static RopeScaling ropeScaling(JsonNode node) {
         if (node == null || node.isNull()) {
             return RopeScaling.NONE;
         }
+        check(node.isObject(), "rope_scaling must be an object or null");
         String type = text(node, "rope_type", text(node, "type", "default"));
-        double factor = node.path("factor").asDouble(1.0);
+        double factor = number(node, "factor", 1.0);
         return switch (type) {
             case "default" -> RopeScaling.NONE;
             case "linear" -> {
@@ -198,9 +221,9 @@ public record ModelConfig(
                 yield new RopeScaling(type, factor, 0, 0, 0);
             }
             case "llama3" -> {
-                double low = node.path("low_freq_factor").asDouble(Double.NaN);
-                double high = node.path("high_freq_factor").asDouble(Double.NaN);
-                int original = node.path("original_max_position_embeddings").asInt(0);
+                double low = number(node, "low_freq_factor", Double.NaN);
+                double high = number(node, "high_freq_factor", Double.NaN);
+                int original = intOf(node, "original_max_position_embeddings", 0);
                 check(factor > 0 && low > 0 && high > low && original > 0,
                         "rope_scaling llama3 needs factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings");
                 yield new RopeScaling(type, factor, low, high, original);
@@ -211,37 +234,90 @@ public record ModelConfig(
 
     private static int required(JsonNode c, String key) {
         JsonNode n = c.get(key);
-        if (n == null || !n.canConvertToInt()) {
-            throw new IllegalArgumentException("missing or non-integer \"" + key + "\"");
+        if (n == null || n.isNull()) {
+            throw new IllegalArgumentException("missing \"" + key + "\"");
         }
-        return n.asInt();
+        return integer(n, key);
     }
 
     private static int intOf(JsonNode c, String key, int fallback) {
         JsonNode n = c.get(key);
-        return n == null || n.isNull() ? fallback : n.asInt(fallback);
+        return n == null || n.isNull() ? fallback : integer(n, key);
+    }
+
+    /** A whole number that fits an int: 4.9 heads or 10^12 positions are corrupt, not something to round. */
+    private static int integer(JsonNode n, String key) {
+        if (!n.isIntegralNumber() || !n.canConvertToInt()) {
+            throw new IllegalArgumentException("\"" + key + "\" must be an integer, got " + n);
+        }
+        return n.intValue();
+    }
+
+    private static double number(JsonNode c, String key, double fallback) {
+        JsonNode n = c.get(key);
+        if (n == null || n.isNull()) {
+            return fallback;
+        }
+        if (!n.isNumber() || !Double.isFinite(n.doubleValue())) {
+            throw new IllegalArgumentException("\"" + key + "\" must be a finite number, got " + n);
+        }
+        return n.doubleValue();
     }
 
     private static boolean bool(JsonNode c, String key, boolean fallback) {
         JsonNode n = c.get(key);
-        return n == null || n.isNull() ? fallback : n.asBoolean(fallback);
+        if (n == null || n.isNull()) {
+            return fallback;
+        }
+        if (!n.isBoolean()) {
+            throw new IllegalArgumentException("\"" + key + "\" must be true or false, got " + n);
+        }
+        return n.booleanValue();
     }
 
     private static String text(JsonNode c, String key, String fallback) {
         JsonNode n = c.get(key);
-        return n == null || n.isNull() ? fallback : n.asText();
+        if (n == null || n.isNull()) {
+            return fallback;
+        }
+        if (!n.isTextual()) {
+            throw new IllegalArgumentException("\"" + key + "\" must be a string, got " + n);
+        }
+        return n.textValue();
     }
 
-    private static List<Integer> ids(JsonNode node) {
+    /**
+     * bos_token_id or pad_token_id: from generation_config.json when it has the key, else from
+     * config.json; -1 when neither gives one. Generation uses neither, and published configs hold
+     * pad ids past the vocabulary (a pad token added to the tokenizer only), so only the type is checked.
+     */
+    private static int generationId(JsonNode c, JsonNode gen, String key) {
+        boolean fromGen = gen.hasNonNull(key);
+        try {
+            return intOf(fromGen ? gen : c, key, -1);
+        } catch (IllegalArgumentException e) {
+            throw fromGen ? new InGenerationConfig(e.getMessage()) : e;
+        }
+    }
+
+    /** eos_token_id, one id or a list, as {@link #generationId} finds it; every id a token of the vocabulary. */
+    private static List<Integer> eosIds(JsonNode c, JsonNode gen, int vocab) {
+        String key = "eos_token_id";
+        boolean fromGen = gen.has(key);
+        JsonNode node = fromGen ? gen.get(key) : c.get(key);
         List<Integer> out = new ArrayList<>();
-        if (node == null || node.isNull()) {
+        try {
+            if (node == null || node.isNull()) {
+                return out;
+            }
+            for (JsonNode n : node.isArray() ? node : List.of(node)) {
+                int id = integer(n, key);
+                check(id >= 0 && id < vocab, "\"" + key + "\" " + id + " is outside the vocabulary of " + vocab);
+                out.add(id);
+            }
             return out;
+        } catch (IllegalArgumentException e) {
+            throw fromGen ? new InGenerationConfig(e.getMessage()) : e;
         }
-        if (node.isArray()) {
-            node.forEach(n -> out.add(n.asInt()));
-        } else {
-            out.add(node.asInt());
-        }
-        return out;
     }
 }

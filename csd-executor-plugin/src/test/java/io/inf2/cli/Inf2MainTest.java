@@ -90,7 +90,19 @@ class Inf2MainTest {
         Path unknownField = Files.writeString(dir.resolve("field.jsonl"), "{\"prompt\": \"x\", \"temprature\": 1}\n");
         Path badValue = Files.writeString(dir.resolve("value.jsonl"), "{\"prompt\": \"x\", \"top_p\": 2}\n");
         Path valid = Files.writeString(dir.resolve("valid.jsonl"), "\"ok\"\n");
+        Path twoOnALine = Files.writeString(dir.resolve("two.jsonl"), "{\"prompt\": \"a\"} {\"prompt\": \"b\"}\n");
+        Path twice = Files.writeString(dir.resolve("twice.jsonl"), "{\"prompt\": \"a\", \"prompt\": \"b\"}\n");
+        Path objectId = Files.writeString(dir.resolve("id.jsonl"), "{\"id\": {\"k\": 1}, \"prompt\": \"a\"}\n");
+        Path hugeStop = Files.writeString(dir.resolve("stop.jsonl"), "{\"prompt\": \"a\", \"stop_token_ids\": [4294967298]}\n");
         Path out = dir.resolve("never.jsonl");
+        for (Path p : List.of(twoOnALine, twice)) {
+            assertError(run("generate", "--model", model.toString(), "--prompts", p.toString(), "--output", out.toString()),
+                    p + ":1: not valid JSON (line 1 column ");
+        }
+        assertError(run("generate", "--model", model.toString(), "--prompts", objectId.toString(), "--output", out.toString()),
+                objectId + ":1: \"id\" must be a string or an integer");
+        assertError(run("generate", "--model", model.toString(), "--prompts", hugeStop.toString(), "--output", out.toString()),
+                hugeStop + ":1: \"stop_token_ids\" must hold non-negative integers");
         assertError(run("generate", "--model", model.toString(), "--prompts", broken.toString(), "--output", out.toString()),
                 broken + ":2: not valid JSON");
         assertError(run("generate", "--model", model.toString(), "--prompts", empty.toString(), "--output", out.toString()),

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.inf2.model.ModelFormatException;
 import io.inf2.tensor.Tensor;
+import io.inf2.util.StrictJson;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.DirectoryStream;
@@ -32,7 +33,7 @@ public final class SafetensorsCheckpoint implements Checkpoint {
     public static final String SINGLE_FILE_NAME = "model.safetensors";
     public static final String INDEX_FILE_NAME = "model.safetensors.index.json";
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = StrictJson.MAPPER;
     private static final List<String> PICKLE_SUFFIXES = List.of(".bin", ".pt", ".pth", ".ckpt");
 
     /** Where one tensor's bytes are on disk, for readers that bypass the mapping (direct I/O). */

@@ -1,14 +1,12 @@
 package io.inf2.model.checkpoint;
 
-import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.inf2.model.ModelFormatException;
 import io.inf2.tensor.DType;
 import io.inf2.tensor.Tensor;
+import io.inf2.util.StrictJson;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -51,10 +49,7 @@ public final class SafetensorsFile {
 
     static final String METADATA_KEY = "__metadata__";
 
-    private static final ObjectMapper JSON = JsonMapper.builder()
-            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
-            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-            .build();
+    private static final ObjectMapper JSON = StrictJson.MAPPER;
 
     private final Path path;
     private final long dataStart;

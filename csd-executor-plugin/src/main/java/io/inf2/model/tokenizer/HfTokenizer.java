@@ -6,10 +6,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.inf2.model.ModelFormatException;
 
+import io.inf2.util.StrictJson;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.locks.ReadWriteLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
@@ -42,7 +44,7 @@ public final class HfTokenizer implements Tokenizer {
         }
     }
 
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = StrictJson.MAPPER;
     private static final char REPLACEMENT = '\uFFFD';
 
     private final Path file;
@@ -69,13 +71,17 @@ public final class HfTokenizer implements Tokenizer {
         try {
             root = JSON.readTree(file.toFile());
         } catch (JsonProcessingException e) {
-            throw new ModelFormatException(file + ": not valid JSON at line " + e.getLocation().getLineNr()
-                    + " column " + e.getLocation().getColumnNr() + ": " + firstLine(e.getOriginalMessage()));
+            throw new ModelFormatException(file + ": not valid JSON at " + StrictJson.problem(e));
         } catch (IOException e) {
             throw new ModelFormatException("Cannot read " + file + ": " + firstLine(e.getMessage()), e);
         }
         Map<String, Integer> idOfToken = tokenIds(file, root);
-        int vocabSize = idOfToken.values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
+        checkPostProcessor(file, "post_processor", root.path("post_processor"));
+        int largest = idOfToken.values().stream().mapToInt(Integer::intValue).max().orElse(-1);
+        if (largest == Integer.MAX_VALUE) {
+            throw new ModelFormatException(file + ": token id " + largest + " is too large");
+        }
+        int vocabSize = largest + 1;
         // DJL truncates to 512 tokens and pads unless told otherwise.
         Map<String, String> options = Map.of("truncation", "false", "padding", "false", "addSpecialTokens", "true");
         HuggingFaceTokenizer tokenizer;
@@ -204,6 +210,9 @@ public final class HfTokenizer implements Tokenizer {
             throw new ModelFormatException(file + ": model.vocab is missing or neither an object nor an array");
         }
         JsonNode added = root.path("added_tokens");
+        if (!added.isMissingNode() && !added.isNull() && !added.isArray()) {
+            throw new ModelFormatException(file + ": added_tokens must be an array");
+        }
         for (int i = 0; i < added.size(); i++) {
             JsonNode token = added.get(i);
             if (!token.path("content").isTextual()) {
@@ -212,6 +221,68 @@ public final class HfTokenizer implements Tokenizer {
             ids.put(token.get("content").asText(), requireId(file, "added_tokens[" + i + "].id", token.path("id")));
         }
         return Map.copyOf(ids);
+    }
+
+    /**
+     * Checks what Hugging Face tokenizers only checks when it encodes, where a bad value is a Rust panic
+     * that aborts the whole JVM: a template's special tokens must be declared with as many ids as
+     * tokens, each a valid id, and the Roberta/Bert processors' sep and cls must be [token, id] pairs.
+     */
+    private static void checkPostProcessor(Path file, String where, JsonNode processor) {
+        if (processor.isMissingNode() || processor.isNull()) {
+            return;
+        }
+        String type = processor.path("type").asText("");
+        switch (type) {
+            case "Sequence" -> {
+                JsonNode steps = processor.path("processors");
+                if (!steps.isArray()) {
+                    throw new ModelFormatException(file + ": " + where + ".processors must be an array");
+                }
+                for (int i = 0; i < steps.size(); i++) {
+                    checkPostProcessor(file, where + ".processors[" + i + "]", steps.get(i));
+                }
+            }
+            case "TemplateProcessing" -> {
+                JsonNode special = processor.path("special_tokens");
+                if (!special.isMissingNode() && !special.isObject()) {
+                    throw new ModelFormatException(file + ": " + where + ".special_tokens must be an object");
+                }
+                for (Map.Entry<String, JsonNode> token : special.properties()) {
+                    String at = where + ".special_tokens." + token.getKey();
+                    JsonNode ids = token.getValue().path("ids");
+                    JsonNode tokens = token.getValue().path("tokens");
+                    if (!ids.isArray() || !tokens.isArray() || ids.size() != tokens.size() || ids.isEmpty()) {
+                        throw new ModelFormatException(file + ": " + at + " needs as many ids as tokens (at least one)");
+                    }
+                    for (int i = 0; i < ids.size(); i++) {
+                        requireId(file, at + ".ids[" + i + "]", ids.get(i));
+                    }
+                }
+                for (String template : List.of("single", "pair")) {
+                    JsonNode pieces = processor.path(template);
+                    for (int i = 0; i < pieces.size(); i++) {
+                        JsonNode named = pieces.get(i).path("SpecialToken").path("id");
+                        if (!named.isMissingNode() && !special.has(named.asText())) {
+                            throw new ModelFormatException(file + ": " + where + "." + template + "[" + i
+                                    + "] uses special token \"" + named.asText() + "\", which special_tokens does not declare");
+                        }
+                    }
+                }
+            }
+            case "RobertaProcessing", "BertProcessing" -> {
+                for (String part : List.of("sep", "cls")) {
+                    JsonNode pair = processor.path(part);
+                    if (!pair.isArray() || pair.size() != 2 || !pair.get(0).isTextual()) {
+                        throw new ModelFormatException(file + ": " + where + "." + part + " must be a [token, id] pair");
+                    }
+                    requireId(file, where + "." + part + "[1]", pair.get(1));
+                }
+            }
+            default -> {
+                // ByteLevel and the others carry no ids.
+            }
+        }
     }
 
     private static int requireId(Path file, String where, JsonNode id) {

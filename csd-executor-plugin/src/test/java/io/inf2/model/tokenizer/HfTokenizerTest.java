@@ -62,6 +62,57 @@ class HfTokenizerTest {
                 e.getMessage());
     }
 
+    /** A minimal BPE tokenizer.json with {@code postProcessor} (JSON) as its post_processor. */
+    private void writeWithPostProcessor(String postProcessor) throws IOException {
+        Files.writeString(dir.resolve("tokenizer.json"), """
+                {"version": "1.0", "added_tokens": [{"id": 2, "content": "</s>", "single_word": false, "lstrip": false,
+                   "rstrip": false, "normalized": false, "special": true}],
+                 "normalizer": null, "pre_tokenizer": null, "decoder": null,
+                 "post_processor": %s,
+                 "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "</s>": 2}, "merges": []}}
+                """.formatted(postProcessor));
+    }
+
+    @Test
+    void postProcessorsThatWouldPanicInsideTokenizersAreRefusedAtLoad() throws IOException {
+        // Hugging Face tokenizers accepts these files and panics at the first encode, which aborts the JVM.
+        writeWithPostProcessor("""
+                {"type": "Sequence", "processors": [{"type": "TemplateProcessing",
+                  "single": [{"SpecialToken": {"id": "<zz>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+                  "pair": [], "special_tokens": {"</s>": {"id": "</s>", "ids": [2], "tokens": ["</s>"]}}}]}""");
+        var undeclared = assertThrows(ModelFormatException.class, () -> HfTokenizer.load(dir));
+        assertEquals(dir.resolve("tokenizer.json") + ": post_processor.processors[0].single[0] uses special token \"<zz>\", "
+                + "which special_tokens does not declare", undeclared.getMessage());
+        writeWithPostProcessor("""
+                {"type": "TemplateProcessing", "single": [], "pair": [],
+                 "special_tokens": {"</s>": {"id": "</s>", "ids": [4000000000], "tokens": ["</s>"]}}}""");
+        var huge = assertThrows(ModelFormatException.class, () -> HfTokenizer.load(dir));
+        assertEquals(dir.resolve("tokenizer.json") + ": post_processor.special_tokens.</s>.ids[0] is not a non-negative integer id",
+                huge.getMessage());
+        writeWithPostProcessor("{\"type\": \"RobertaProcessing\", \"sep\": [\"</s>\", -2], \"cls\": [\"</s>\", 2]}");
+        var negative = assertThrows(ModelFormatException.class, () -> HfTokenizer.load(dir));
+        assertEquals(dir.resolve("tokenizer.json") + ": post_processor.sep[1] is not a non-negative integer id", negative.getMessage());
+        writeWithPostProcessor("""
+                {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "</s>", "type_id": 0}},
+                  {"Sequence": {"id": "A", "type_id": 0}}], "pair": [],
+                 "special_tokens": {"</s>": {"id": "</s>", "ids": [2], "tokens": ["</s>"]}}}""");
+        try (HfTokenizer ok = HfTokenizer.load(dir)) {
+            assertEquals(2, ok.encode("a", true)[0]);
+        }
+    }
+
+    @Test
+    void malformedStructuresAndDeepNestingAreOneLineErrors() throws IOException {
+        Files.writeString(dir.resolve("tokenizer.json"), """
+                {"added_tokens": {"x": {"id": 1, "content": "x"}}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}""");
+        var added = assertThrows(ModelFormatException.class, () -> HfTokenizer.load(dir));
+        assertEquals(dir.resolve("tokenizer.json") + ": added_tokens must be an array", added.getMessage());
+        Files.writeString(dir.resolve("tokenizer.json"), "[".repeat(5000) + "]".repeat(5000));
+        var deep = assertThrows(ModelFormatException.class, () -> HfTokenizer.load(dir));
+        assertOneLine(deep);
+        assertTrue(deep.getMessage().startsWith(dir.resolve("tokenizer.json") + ": not valid JSON at "), deep.getMessage());
+    }
+
     @Test
     void missingVocabularyIsReported() throws IOException {
         Files.writeString(dir.resolve("tokenizer.json"), "{\"model\": {\"type\": \"BPE\"}}");
