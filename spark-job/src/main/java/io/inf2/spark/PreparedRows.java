@@ -1,14 +1,18 @@
 package io.inf2.spark;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.inf2.config.ConfigException;
 import io.inf2.engine.SamplingParams;
 import io.inf2.spark.chat.ChatMessage;
 import io.inf2.spark.chat.ChatTemplate;
+import io.inf2.util.StrictJson;
 import java.io.Serializable;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import org.apache.spark.sql.Row;
 
 /**
@@ -19,7 +23,7 @@ import org.apache.spark.sql.Row;
  */
 final class PreparedRows implements Serializable {
     private static final long serialVersionUID = 1L;
-    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = StrictJson.MAPPER;
 
     static final int ID = 0;
     static final int PROMPT_OR_MESSAGES = 1;
@@ -65,12 +69,21 @@ final class PreparedRows implements Serializable {
             prompt = chatTemplate == null ? promptText(row) : chatTemplate.render(messages(row), true);
         } catch (RowException | ChatTemplate.RenderException e) {
             return new Prepared(id, null, false, null, e.getMessage());
+        } catch (RuntimeException e) {
+            // A defect reached by one row's contents must cost that row, not fail the task and then the job.
+            return new Prepared(id, null, false, null, "cannot prepare the row: " + describe(e));
         }
         try {
             return new Prepared(id, prompt, chatTemplate != null, parameters.of(row, FIRST_PARAMETER), null);
         } catch (ConfigException e) {
             return new Prepared(id, prompt, false, null, e.getMessage());
+        } catch (RuntimeException e) {
+            return new Prepared(id, prompt, false, null, "cannot read the row's parameters: " + describe(e));
         }
+    }
+
+    private static String describe(RuntimeException e) {
+        return e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + excerpt(e.getMessage()));
     }
 
     private String promptText(Row row) {
@@ -90,6 +103,8 @@ final class PreparedRows implements Serializable {
             JsonNode node;
             try {
                 node = JSON.readTree(text);
+            } catch (JsonProcessingException e) {
+                throw new RowException(promptSource + " is not valid JSON: " + StrictJson.problem(e));
             } catch (java.io.IOException e) {
                 throw new RowException(promptSource + " is not valid JSON: " + firstLine(e.getMessage()));
             }
@@ -102,6 +117,11 @@ final class PreparedRows implements Serializable {
                 if (role == null || !role.isTextual() || content == null || !(content.isTextual() || content.isNull())) {
                     throw new RowException(promptSource + " message " + out.size() + " needs a text \"role\" and \"content\"");
                 }
+                for (Map.Entry<String, JsonNode> field : m.properties()) {
+                    if (!MESSAGE_FIELDS.contains(field.getKey()) && !field.getValue().isNull()) {
+                        throw unsupportedField(out.size(), field.getKey());
+                    }
+                }
                 out.add(new ChatMessage(role.asText(), content.isNull() ? null : content.asText()));
             }
         } else {
@@ -109,6 +129,12 @@ final class PreparedRows implements Serializable {
             for (Row m : structs) {
                 if (m == null || m.isNullAt(m.fieldIndex("role"))) {
                     throw new RowException(promptSource + " message " + out.size() + " has no role");
+                }
+                String[] names = m.schema().fieldNames();
+                for (int f = 0; f < names.length; f++) {
+                    if (!MESSAGE_FIELDS.contains(names[f]) && !m.isNullAt(f)) {
+                        throw unsupportedField(out.size(), names[f]);
+                    }
                 }
                 int content = m.fieldIndex("content");
                 out.add(new ChatMessage(m.getString(m.fieldIndex("role")), m.isNullAt(content) ? null : m.getString(content)));
@@ -118,6 +144,14 @@ final class PreparedRows implements Serializable {
             throw new RowException(promptSource + " has no messages");
         }
         return out;
+    }
+
+    /** What a message passes to chat templates; anything else (tool_calls, images) would be dropped unseen. */
+    private static final Set<String> MESSAGE_FIELDS = Set.of("role", "content");
+
+    private RowException unsupportedField(int message, String field) {
+        return new RowException(promptSource + " message " + message + " has \"" + field
+                + "\", which is not passed to chat templates (only role and content are)");
     }
 
     /** Characters of a malformed line that an error shows: enough to find it, short enough for one line. */

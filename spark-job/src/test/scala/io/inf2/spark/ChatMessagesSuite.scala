@@ -37,6 +37,8 @@ class ChatMessagesSuite extends AnyFunSuite with BeforeAndAfterAll {
     val asText = writeLines(work.resolve("chat-in2/chats.jsonl"), Seq(
       """{"id": "t", "chat": "[{\"role\": \"user\", \"content\": \"What is Spark?\"}]"}""",
       """{"id": "bad", "chat": "[{\"role\": \"user\""}""",
+      """{"id": "trailing", "chat": "[{\"role\": \"user\", \"content\": \"a\"}] [1]"}""",
+      """{"id": "tools", "chat": "[{\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"id\": \"c1\"}]}]"}""",
       """{"id": "empty", "chat": "[]"}"""))
     val structs = Inf2.generate(spark.read.json(input.toString), Map("messagesColumn" -> "messages", "idColumn" -> "id").asJava)
       .collect().map(asMap).map(r => r("id") -> r).toMap
@@ -67,5 +69,8 @@ class ChatMessagesSuite extends AnyFunSuite with BeforeAndAfterAll {
 
     assert(texts("bad")("error").asInstanceOf[String].startsWith("messagesColumn \"chat\" is not valid JSON: "))
     assert(texts("empty")("error") === "messagesColumn \"chat\" has no messages")
+    assert(texts("trailing")("error").asInstanceOf[String].startsWith("messagesColumn \"chat\" is not valid JSON: line 1 column "))
+    assert(texts("tools")("error") === "messagesColumn \"chat\" message 0 has \"tool_calls\", which is not passed to chat " +
+      "templates (only role and content are)")
   }
 }
