@@ -6,6 +6,7 @@ import io.inf2.config.Setting;
 import io.inf2.config.Settings;
 import io.inf2.engine.SamplingParams;
 import java.io.Serializable;
+import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -129,15 +130,23 @@ final class RowParameters implements Serializable {
     /** A cell as the text a flag would carry: numbers as written, arrays joined by commas. */
     private static String asText(Object v) {
         if (v instanceof scala.collection.Seq<?> seq) {
-            return CollectionConverters.asJava(seq).stream().map(String::valueOf).collect(Collectors.joining(","));
+            return CollectionConverters.asJava(seq).stream().map(RowParameters::asText).collect(Collectors.joining(","));
         }
-        if (v instanceof Double d && d == Math.rint(d) && !Double.isInfinite(d)) {
-            // A JSON or CSV reader may give 64 as 64.0; the integer settings would refuse that text.
-            return Long.toString(d.longValue());
+        // A JSON or CSV reader may give 64 as 64.0, which the integer settings would refuse; decimal
+        // text (not a cast) keeps 1e19 from turning into Long.MAX_VALUE on the way.
+        if (v instanceof Double d) {
+            return Double.isFinite(d) ? plain(BigDecimal.valueOf(d)) : v.toString();
         }
-        if (v instanceof Float f && f == Math.rint(f) && !Float.isInfinite(f)) {
-            return Long.toString(f.longValue());
+        if (v instanceof Float f) {
+            return Float.isFinite(f) ? plain(new BigDecimal(Float.toString(f))) : v.toString();
+        }
+        if (v instanceof BigDecimal d) {
+            return plain(d);
         }
         return v.toString();
+    }
+
+    private static String plain(BigDecimal d) {
+        return d.signum() == 0 ? "0" : d.stripTrailingZeros().toPlainString();
     }
 }

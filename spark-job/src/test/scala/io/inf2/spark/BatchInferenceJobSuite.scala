@@ -91,12 +91,13 @@ class BatchInferenceJobSuite extends AnyFunSuite with BeforeAndAfterAll {
       """{"id": "words", "prompt": "Words for a count", "max_new_tokens": "many"}""",
       """{"id": "short", "prompt": "Only two tokens", "max_new_tokens": 2}""",
       """{"id": "top-p", "prompt": "Top p of zero", "top_p": 0}""",
-      """{"id": "stops", "prompt": "Stop ids as a list", "stop_token_ids": [5, -3]}"""))
+      """{"id": "stops", "prompt": "Stop ids as a list", "stop_token_ids": [5, -3]}""",
+      """{"id": "seed", "prompt": "A seed past the long range", "seed": 1e19}"""))
     val output = work.resolve("bad-out")
     val summary = run("input" -> input.toString, "output" -> output.toString, "idColumn" -> "id")
 
     val byId = readOutput(spark, output)
-    assert(byId.size === 10, "every input row has an output row")
+    assert(byId.size === 11, "every input row has an output row")
     def error(id: String) = byId(id)("error").asInstanceOf[String]
     assert(error("ok") === null)
     assert(byId("ok")("completion_tokens") === MaxNewTokens)
@@ -109,16 +110,17 @@ class BatchInferenceJobSuite extends AnyFunSuite with BeforeAndAfterAll {
     assert(error("words").startsWith("column max_new_tokens=\"many\": "), error("words"))
     assert(error("top-p").startsWith("column top_p=\"0\": must be from "), error("top-p"))
     assert(error("stops") === "column stop_token_ids=\"5,-3\": must be non-negative token ids")
+    assert(error("seed").startsWith("column seed=\"10000000000000000000\": "), error("seed"))
     assert(error("short") === null)
     assert(byId("short")("completion_tokens").asInstanceOf[Int] <= 2)
-    Seq("null", "missing", "empty", "too-long", "cold", "words", "top-p", "stops").foreach { id =>
+    Seq("null", "missing", "empty", "too-long", "cold", "words", "top-p", "stops", "seed").foreach { id =>
       assert(byId(id)("finish_reason") === "error")
       assert(byId(id)("completion") === null)
       assert(byId(id)("completion_token_ids") === null)
       assert(!error(id).contains("\n"))
     }
-    assert(summary.rows === 10)
-    assert(summary.errorRows === 8)
+    assert(summary.rows === 11)
+    assert(summary.errorRows === 9)
 
     val unparsable = writeLines(work.resolve("bad-in2/prompts.jsonl"), Seq("""{"prompt": "Fine"}""", "not json at all"))
     val output2 = work.resolve("bad-out2")
