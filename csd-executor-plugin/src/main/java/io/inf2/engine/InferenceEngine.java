@@ -273,7 +273,9 @@ public final class InferenceEngine implements AutoCloseable {
         }
         for (int id : ids) {
             if (id < 0 || id >= config.vocabSize()) {
-                throw new IllegalArgumentException("prompt token id " + id + " is outside the vocabulary of " + config.vocabSize());
+                throw new IllegalArgumentException(r.prompt() != null
+                        ? "tokenizer.json gave token id " + id + ", outside config.json's vocab_size of " + config.vocabSize()
+                        : "prompt token id " + id + " is outside the vocabulary of " + config.vocabSize());
             }
         }
         if (ids.length >= config.maxPositions()) {
