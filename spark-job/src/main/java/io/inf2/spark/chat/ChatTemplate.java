@@ -24,6 +24,8 @@ public final class ChatTemplate implements Serializable {
     @Serial
     private static final long serialVersionUID = 1L;
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** How much of a failure's message a row's error keeps; a template may raise any text. */
+    private static final int MESSAGE_LENGTH = 500;
 
     private final String source;
     private final String where;
@@ -108,9 +110,14 @@ public final class ChatTemplate implements Serializable {
         try {
             return JinjaRuntime.render(parsed, variables);
         } catch (JinjaRuntime.Failure e) {
-            throw new RenderException("chat template: " + e.getMessage());
+            throw new RenderException("chat template: " + TemplateException.excerpt(e.getMessage(), MESSAGE_LENGTH));
         } catch (StackOverflowError e) {
             throw new RenderException("chat template: recursion too deep");
+        } catch (RuntimeException e) {
+            // A renderer bug must fail only this row, never the task.
+            String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+            throw new RenderException("chat template failed at " + where + ": "
+                    + TemplateException.excerpt(message, MESSAGE_LENGTH));
         }
     }
 

@@ -3,6 +3,7 @@ package io.inf2.spark.chat;
 import static io.inf2.spark.chat.JinjaRuntime.Failure;
 import static io.inf2.spark.chat.JinjaRuntime.Namespace;
 import static io.inf2.spark.chat.JinjaRuntime.Undefined;
+import static io.inf2.spark.chat.JinjaRuntime.checkSize;
 import static io.inf2.spark.chat.JinjaRuntime.equal;
 import static io.inf2.spark.chat.JinjaRuntime.integer;
 import static io.inf2.spark.chat.JinjaRuntime.isNumber;
@@ -58,6 +59,7 @@ final class JinjaBuiltins {
                 for (int i = 0; i < items.size(); i++) {
                     Object item = attribute == null ? items.get(i) : JinjaRuntime.item(items.get(i), attribute, line);
                     sb.append(i == 0 ? "" : separator).append(str(item));
+                    checkSize(sb.length(), "characters");
                 }
                 yield sb.toString();
             }
@@ -74,12 +76,12 @@ final class JinjaBuiltins {
             }
             case "int" -> toInteger(v);
             case "float" -> toFloat(v);
-            case "abs" -> v instanceof Long l ? Math.abs(l) : Math.abs(JinjaRuntime.number(requireNumber(v, "abs", line)));
+            case "abs" -> v instanceof Long l ? (Object) Math.abs(l) : (Object) Math.abs(JinjaRuntime.number(requireNumber(v, "abs", line)));
             case "map" -> map(v, args, kwargs, line);
             case "select", "reject" -> select(v, args, name.equals("select"), line);
             case "selectattr", "rejectattr" -> selectAttribute(v, args, name.equals("selectattr"), line);
             case "safe" -> v;
-            case "indent" -> indent(str(v), args, kwargs);
+            case "indent" -> indent(str(v), args, kwargs, line);
             case "unique" -> {
                 List<Object> out = new ArrayList<>();
                 for (Object item : iterate(v, line)) {
@@ -118,7 +120,13 @@ final class JinjaBuiltins {
             case "false" -> Boolean.FALSE.equals(v);
             case "even" -> integer(v, line) % 2 == 0;
             case "odd" -> integer(v, line) % 2 != 0;
-            case "divisibleby" -> integer(v, line) % integer(argument(args, name, line), line) == 0;
+            case "divisibleby" -> {
+                long divisor = integer(argument(args, name, line), line);
+                if (divisor == 0) {
+                    throw new Failure("line " + line + ": division by zero in 'divisibleby'");
+                }
+                yield integer(v, line) % divisor == 0;
+            }
             case "equalto", "eq" -> equal(v, argument(args, name, line));
             case "ne" -> !equal(v, argument(args, name, line));
             case "lt" -> JinjaRuntime.compare(v, argument(args, name, line), line) < 0;
@@ -168,6 +176,7 @@ final class JinjaBuiltins {
                     List<Object> items = iterate(argument(args, "join", line), line);
                     for (int i = 0; i < items.size(); i++) {
                         sb.append(i == 0 ? "" : s).append(str(items.get(i)));
+                        checkSize(sb.length(), "characters");
                     }
                     yield sb.toString();
                 }
@@ -206,7 +215,12 @@ final class JinjaBuiltins {
     }
 
     private static boolean stripped(char c, String chars) {
-        return chars == null ? Character.isWhitespace(c) : chars.indexOf(c) >= 0;
+        return chars == null ? isSpace(c) : chars.indexOf(c) >= 0;
+    }
+
+    /** Python's str.isspace for one character, which unlike Java's isWhitespace includes no-break spaces. */
+    private static boolean isSpace(char c) {
+        return Character.isWhitespace(c) || Character.isSpaceChar(c) || c == '\u0085';
     }
 
     private static boolean affix(String s, List<Object> args, boolean prefix, int line) {
@@ -224,18 +238,18 @@ final class JinjaBuiltins {
     private static List<Object> split(String s, String separator, long maxSplit) {
         List<Object> out = new ArrayList<>();
         if (separator == null) {
-            String rest = s.strip();
+            String rest = strip(s, null, true, true);
             while (!rest.isEmpty()) {
                 if (maxSplit >= 0 && out.size() == maxSplit) {
                     out.add(rest);
                     return out;
                 }
                 int i = 0;
-                while (i < rest.length() && !Character.isWhitespace(rest.charAt(i))) {
+                while (i < rest.length() && !isSpace(rest.charAt(i))) {
                     i++;
                 }
                 out.add(rest.substring(0, i));
-                rest = rest.substring(i).stripLeading();
+                rest = strip(rest.substring(i), null, true, false);
             }
             return out;
         }
@@ -262,20 +276,34 @@ final class JinjaBuiltins {
         String old = str(args.get(0));
         String replacement = str(args.get(1));
         long count = args.size() > 2 ? integer(args.get(2), line) : -1;
-        if (count < 0) {
-            return s.replace(old, replacement);
-        }
+        long limit = count < 0 ? Long.MAX_VALUE : count;
         StringBuilder sb = new StringBuilder();
+        if (old.isEmpty()) {
+            // Python puts the replacement before each character and after the last, up to count times.
+            int i = 0;
+            for (long n = 0; n < limit; n++) {
+                sb.append(replacement);
+                checkSize(sb.length(), "characters");
+                if (i == s.length()) {
+                    return sb.toString();
+                }
+                int next = s.offsetByCodePoints(i, 1);
+                sb.append(s, i, next);
+                i = next;
+            }
+            return sb.append(s, i, s.length()).toString();
+        }
         int from = 0;
-        for (long n = 0; n < count; n++) {
+        for (long n = 0; n < limit; n++) {
             int at = s.indexOf(old, from);
             if (at < 0) {
                 break;
             }
             sb.append(s, from, at).append(replacement);
+            checkSize(sb.length(), "characters");
             from = at + old.length();
         }
-        return sb.append(s.substring(from)).toString();
+        return sb.append(s, from, s.length()).toString();
     }
 
     private static String capitalize(String s) {
@@ -298,7 +326,7 @@ final class JinjaBuiltins {
             case Collection<?> c -> c.size();
             case Map<?, ?> m -> m.size();
             case Undefined u -> 0;
-            default -> throw new Failure("line " + line + ": " + typeName(v) + " has no length");
+            case null, default -> throw new Failure("line " + line + ": " + typeName(v) + " has no length");
         };
     }
 
@@ -323,7 +351,7 @@ final class JinjaBuiltins {
                     yield 0L;
                 }
             }
-            default -> 0L;
+            case null, default -> 0L;
         };
     }
 
@@ -338,7 +366,7 @@ final class JinjaBuiltins {
                     yield 0.0;
                 }
             }
-            default -> 0.0;
+            case null, default -> 0.0;
         };
     }
 
@@ -404,12 +432,21 @@ final class JinjaBuiltins {
         return test(test, value, args.subList(at + 1, args.size()), line);
     }
 
-    private static String indent(String s, List<Object> args, Map<String, Object> kwargs) {
+    private static String indent(String s, List<Object> args, Map<String, Object> kwargs, int line) {
         Object width = args.isEmpty() ? kwargs.getOrDefault("width", 4L) : args.getFirst();
-        String pad = width instanceof String w ? w : " ".repeat((int) (long) (Long) width);
+        String pad;
+        if (width instanceof String w) {
+            pad = w;
+        } else {
+            // As Python's " " * width: a bool counts as 0 or 1, a negative width as 0.
+            long spaces = Math.max(0, integer(width, line));
+            checkSize(spaces, "characters");
+            pad = " ".repeat((int) spaces);
+        }
         boolean first = truthy(args.size() > 1 ? args.get(1) : kwargs.getOrDefault("first", false));
         boolean blank = truthy(args.size() > 2 ? args.get(2) : kwargs.getOrDefault("blank", false));
         String[] lines = s.split("\n", -1);
+        checkSize(s.length() + (long) pad.length() * lines.length, "characters");
         StringBuilder sb = new StringBuilder();
         for (int i = 0; i < lines.length; i++) {
             if (i > 0) {
@@ -458,7 +495,9 @@ final class JinjaBuiltins {
 
         static String dumps(Object v, Object indent, int line) {
             StringBuilder sb = new StringBuilder();
-            int width = indent == null ? -1 : (int) integer(indent, line);
+            long spaces = indent == null ? -1 : integer(indent, line);
+            checkSize(spaces, "characters");
+            int width = (int) spaces;
             write(sb, v, width, 0, line);
             return sb.toString();
         }
@@ -495,11 +534,13 @@ final class JinjaBuiltins {
             }
             for (int i = 0; i < n; i++) {
                 if (indent >= 0) {
+                    checkSize(sb.length() + (long) indent * (depth + 1), "characters");
                     sb.append(i == 0 ? "" : ",").append('\n').append(" ".repeat(indent * (depth + 1)));
                 } else if (i > 0) {
                     sb.append(", ");
                 }
                 element.accept(i);
+                checkSize(sb.length(), "characters");
             }
             if (indent >= 0) {
                 sb.append('\n').append(" ".repeat(indent * depth));

@@ -37,7 +37,13 @@ final class JinjaLexer {
     }
 
     static List<Segment> lex(String source, String where) {
-        List<Raw> raw = split(source, where);
+        // As Jinja's lexer does: any line break reads as \n, and one final newline is dropped
+        // (keep_trailing_newline is off), so templates saved with CRLF or a closing newline render alike.
+        String normalized = source.replace("\r\n", "\n").replace('\r', '\n');
+        if (normalized.endsWith("\n")) {
+            normalized = normalized.substring(0, normalized.length() - 1);
+        }
+        List<Raw> raw = split(normalized, where);
         for (int k = 0; k < raw.size(); k++) {
             Raw tag = raw.get(k);
             if (tag.kind == Kind.TEXT) {
@@ -191,9 +197,6 @@ final class JinjaLexer {
     }
 
     private static int leadingNewline(String t) {
-        if (t.startsWith("\r\n")) {
-            return 2;
-        }
         return t.startsWith("\n") ? 1 : 0;
     }
 }

@@ -15,10 +15,15 @@ import java.util.Set;
 final class JinjaParser {
     private static final Set<String> END_OF_IF = Set.of("elif", "else", "endif");
     private static final Set<String> END_OF_FOR = Set.of("else", "endfor");
+    /** Far below what overflows the stack, far above what real chat templates nest. */
+    private static final int MAX_DEPTH = 200;
+    /** How much of a tag or literal an error quotes. */
+    private static final int QUOTE_LENGTH = 60;
 
     private final List<Segment> segments;
     private final String where;
     private int next;
+    private int depth;
 
     private JinjaParser(List<Segment> segments, String where) {
         this.segments = segments;
@@ -27,12 +32,24 @@ final class JinjaParser {
 
     static List<JinjaNode> parse(String source, String where) {
         JinjaParser p = new JinjaParser(JinjaLexer.lex(source, where), where);
-        List<JinjaNode> body = p.body(Set.of());
-        if (p.next < p.segments.size()) {
-            Segment s = p.segments.get(p.next);
-            throw p.error(s.line(), "unexpected {% " + s.text() + " %}");
+        try {
+            List<JinjaNode> body = p.body(Set.of());
+            if (p.next < p.segments.size()) {
+                Segment s = p.segments.get(p.next);
+                throw p.error(s.line(), "unexpected {% " + quote(s.text()) + " %}");
+            }
+            return body;
+        } catch (StackOverflowError e) {
+            // A backstop for a thread with a small stack: MAX_DEPTH should stop nesting well before this.
+            throw new TemplateException(where + ": the template nests too deeply to parse");
         }
-        return body;
+    }
+
+    /** Counts one level of nesting, refusing more than MAX_DEPTH before the recursion overflows the stack. */
+    private void enter(int line) {
+        if (++depth > MAX_DEPTH) {
+            throw error(line, "nested more than " + MAX_DEPTH + " levels deep");
+        }
     }
 
     /** Nodes up to (not including) a statement whose keyword is in {@code terminators}. */
@@ -82,7 +99,8 @@ final class JinjaParser {
     private JinjaNode statement(String keyword, Segment s) {
         Tokens t = new Tokens(s.text(), s.line());
         t.name();
-        return switch (keyword) {
+        enter(s.line());
+        JinjaNode node = switch (keyword) {
             case "if" -> ifStatement(t);
             case "for" -> forStatement(t);
             case "set" -> setStatement(t);
@@ -101,9 +119,11 @@ final class JinjaParser {
                 closing("endgeneration");
                 yield new JinjaNode.Block(body);
             }
-            default -> throw error(s.line(), "unsupported tag {% " + keyword + " %} (the chat-template renderer supports "
+            default -> throw error(s.line(), "unsupported tag {% " + quote(keyword) + " %} (the chat-template renderer supports "
                     + "if, for, set, macro, break, continue and generation)");
         };
+        depth--;
+        return node;
     }
 
     private void closing(String keyword) {
@@ -112,7 +132,7 @@ final class JinjaParser {
         t.name();
         t.expectEnd();
         if (!keyword(s).equals(keyword)) {
-            throw error(s.line(), "expected {% " + keyword + " %}, found {% " + s.text() + " %}");
+            throw error(s.line(), "expected {% " + keyword + " %}, found {% " + quote(s.text()) + " %}");
         }
     }
 
@@ -161,11 +181,11 @@ final class JinjaParser {
         t.expectEnd();
         List<JinjaNode> body = body(END_OF_FOR);
         List<JinjaNode> otherwise = List.of();
-        Segment s = segments.get(next++);
-        if (keyword(s).equals("else")) {
+        if (keyword(segments.get(next)).equals("else")) {
+            closing("else");
             otherwise = body(Set.of("endfor"));
-            closing("endfor");
         }
+        closing("endfor");
         return new JinjaNode.For(targets, iterable, filter, body, otherwise, line);
     }
 
@@ -216,6 +236,13 @@ final class JinjaParser {
     // ---- expressions, following Jinja's precedence
 
     private Expr expression(Tokens t) {
+        enter(t.line);
+        Expr e = conditional(t);
+        depth--;
+        return e;
+    }
+
+    private Expr conditional(Tokens t) {
         Expr e = or(t);
         if (t.acceptKeyword("if")) {
             Expr condition = or(t);
@@ -248,7 +275,10 @@ final class JinjaParser {
 
     private Expr not(Tokens t) {
         if (t.acceptKeyword("not")) {
-            return new JinjaNode.Unary("not", not(t), t.line);
+            enter(t.line);
+            Expr operand = not(t);
+            depth--;
+            return new JinjaNode.Unary("not", operand, t.line);
         }
         return compare(t);
     }
@@ -314,10 +344,13 @@ final class JinjaParser {
 
     private Expr unary(Tokens t, boolean withFilters) {
         Expr e;
-        if (t.accept("-")) {
-            e = new JinjaNode.Unary("-", unary(t, false), t.line);
-        } else if (t.accept("+")) {
-            e = unary(t, false);
+        String sign = t.peekOperator("-", "+");
+        if (sign != null) {
+            t.advance();
+            enter(t.line);
+            Expr operand = unary(t, false);
+            depth--;
+            e = sign.equals("-") ? new JinjaNode.Unary("-", operand, t.line) : operand;
         } else {
             e = postfix(t, primary(t));
         }
@@ -328,7 +361,7 @@ final class JinjaParser {
         int line = t.line;
         Token tok = t.peek();
         if (tok == null) {
-            throw error(line, "expression ends early in \"" + t.source + "\"");
+            throw error(line, "expression ends early in \"" + quote(t.source) + "\"");
         }
         switch (tok.kind) {
             case STRING -> {
@@ -338,13 +371,14 @@ final class JinjaParser {
                 }
                 return new JinjaNode.Literal(sb.toString(), line);
             }
-            case INTEGER -> {
+            case INTEGER, FLOAT -> {
                 t.advance();
-                return new JinjaNode.Literal(Long.parseLong(tok.text), line);
-            }
-            case FLOAT -> {
-                t.advance();
-                return new JinjaNode.Literal(Double.parseDouble(tok.text), line);
+                try {
+                    return new JinjaNode.Literal(tok.kind == TokenKind.INTEGER ? (Object) Long.parseLong(tok.text)
+                            : (Object) Double.parseDouble(tok.text), line);
+                } catch (NumberFormatException e) {
+                    throw error(line, "bad or too large number " + quote(tok.text) + " in \"" + quote(t.source) + "\"");
+                }
             }
             case NAME -> {
                 t.advance();
@@ -399,9 +433,9 @@ final class JinjaParser {
                     }
                     return new JinjaNode.DictExpr(keys, values, line);
                 }
-                throw error(line, "unexpected \"" + tok.text + "\" in \"" + t.source + "\"");
+                throw error(line, "unexpected \"" + quote(tok.text) + "\" in \"" + quote(t.source) + "\"");
             }
-            default -> throw error(line, "unexpected \"" + tok.text + "\" in \"" + t.source + "\"");
+            default -> throw error(line, "unexpected \"" + quote(tok.text) + "\" in \"" + quote(t.source) + "\"");
         }
     }
 
@@ -411,11 +445,19 @@ final class JinjaParser {
             if (t.accept(".")) {
                 Token name = t.advance();
                 if (name == null || (name.kind != TokenKind.NAME && name.kind != TokenKind.INTEGER)) {
-                    throw error(line, "expected an attribute name after \".\" in \"" + t.source + "\"");
+                    throw error(line, "expected an attribute name after \".\" in \"" + quote(t.source) + "\"");
                 }
-                e = name.kind == TokenKind.INTEGER
-                        ? new JinjaNode.Item(e, new JinjaNode.Literal(Long.parseLong(name.text), line), line)
-                        : new JinjaNode.Attribute(e, name.text, line);
+                if (name.kind == TokenKind.INTEGER) {
+                    long index;
+                    try {
+                        index = Long.parseLong(name.text);
+                    } catch (NumberFormatException x) {
+                        throw error(line, "bad index " + quote(name.text) + " in \"" + quote(t.source) + "\"");
+                    }
+                    e = new JinjaNode.Item(e, new JinjaNode.Literal(index, line), line);
+                } else {
+                    e = new JinjaNode.Attribute(e, name.text, line);
+                }
             } else if (t.accept("[")) {
                 e = subscript(t, e);
             } else if (t.peekOperator("(") != null) {
@@ -453,7 +495,7 @@ final class JinjaParser {
             return new JinjaNode.Call(callee, a.positional, a.keywordNames, a.keywordValues, line);
         }
         if (callee instanceof JinjaNode.Attribute at && !JinjaRuntime.METHODS.contains(at.name())) {
-            throw error(line, "method ." + at.name() + "() is not supported by the chat-template renderer");
+            throw error(line, "method ." + quote(at.name()) + "() is not supported by the chat-template renderer");
         }
         return new JinjaNode.Call(callee, a.positional, a.keywordNames, a.keywordValues, line);
     }
@@ -490,7 +532,7 @@ final class JinjaParser {
             if (t.accept("|")) {
                 String name = t.name();
                 if (!JinjaRuntime.FILTERS.contains(name)) {
-                    throw error(line, "filter |" + name + " is not supported by the chat-template renderer");
+                    throw error(line, "filter |" + quote(name) + " is not supported by the chat-template renderer");
                 }
                 Arguments a = t.peekOperator("(") != null ? arguments(t) : new Arguments(List.of(), List.of(), List.of());
                 e = new JinjaNode.Filter(e, name, a.positional, a.keywordNames, a.keywordValues, line);
@@ -498,7 +540,7 @@ final class JinjaParser {
                 boolean negated = t.acceptKeyword("not");
                 String name = t.name();
                 if (!JinjaRuntime.TESTS.contains(name)) {
-                    throw error(line, "test \"is " + name + "\" is not supported by the chat-template renderer");
+                    throw error(line, "test \"is " + quote(name) + "\" is not supported by the chat-template renderer");
                 }
                 List<Expr> args = new ArrayList<>();
                 if (t.peekOperator("(") != null) {
@@ -516,6 +558,10 @@ final class JinjaParser {
 
     private TemplateException error(int line, String message) {
         return new TemplateException(where + " line " + line + ": " + message);
+    }
+
+    private static String quote(String text) {
+        return TemplateException.excerpt(text, QUOTE_LENGTH);
     }
 
     // ---- tokens inside a tag
@@ -561,10 +607,11 @@ final class JinjaParser {
                                 case 'r' -> sb.append('\r');
                                 case '\\', '\'', '"' -> sb.append(e);
                                 case 'u' -> {
-                                    if (j + 4 >= s.length()) {
-                                        throw error(line, "bad \\u escape in \"" + s + "\"");
+                                    String hex = j + 4 < s.length() ? s.substring(j + 1, j + 5) : "";
+                                    if (!hex.matches("[0-9a-fA-F]{4}")) {
+                                        throw error(line, "bad \\u escape in \"" + quote(s) + "\"");
                                     }
-                                    sb.append((char) Integer.parseInt(s.substring(j + 1, j + 5), 16));
+                                    sb.append((char) Integer.parseInt(hex, 16));
                                     j += 4;
                                 }
                                 default -> sb.append('\\').append(e);
@@ -575,7 +622,7 @@ final class JinjaParser {
                         j++;
                     }
                     if (j >= s.length()) {
-                        throw error(line, "unterminated string in \"" + s + "\"");
+                        throw error(line, "unterminated string in \"" + quote(s) + "\"");
                     }
                     tokens.add(new Token(TokenKind.STRING, sb.toString()));
                     i = j + 1;
@@ -620,7 +667,7 @@ final class JinjaParser {
                         }
                     }
                     if (op == null) {
-                        throw error(line, "unexpected character '" + c + "' in \"" + s + "\"");
+                        throw error(line, "unexpected character '" + quote(String.valueOf(c)) + "' in \"" + quote(s) + "\"");
                     }
                     tokens.add(new Token(TokenKind.OPERATOR, op));
                     i += op.length();
@@ -668,8 +715,8 @@ final class JinjaParser {
         void expect(String op) {
             if (!accept(op)) {
                 Token t = peek();
-                throw error(line, "expected \"" + op + "\" but found " + (t == null ? "the end" : "\"" + t.text + "\"")
-                        + " in \"" + source + "\"");
+                throw error(line, "expected \"" + op + "\" but found " + (t == null ? "the end" : "\"" + quote(t.text) + "\"")
+                        + " in \"" + quote(source) + "\"");
             }
         }
 
@@ -695,14 +742,14 @@ final class JinjaParser {
 
         void expectKeyword(String word) {
             if (!acceptKeyword(word)) {
-                throw error(line, "expected \"" + word + "\" in \"" + source + "\"");
+                throw error(line, "expected \"" + word + "\" in \"" + quote(source) + "\"");
             }
         }
 
         String name() {
             Token t = advance();
             if (t == null || t.kind != TokenKind.NAME) {
-                throw error(line, "expected a name in \"" + source + "\"");
+                throw error(line, "expected a name in \"" + quote(source) + "\"");
             }
             return t.text;
         }
@@ -722,7 +769,7 @@ final class JinjaParser {
 
         void expectEnd() {
             if (!atEnd()) {
-                throw error(line, "unexpected \"" + peek().text + "\" in \"" + source + "\"");
+                throw error(line, "unexpected \"" + quote(peek().text) + "\" in \"" + quote(source) + "\"");
             }
         }
     }

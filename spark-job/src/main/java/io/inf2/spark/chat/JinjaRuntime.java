@@ -1,6 +1,7 @@
 package io.inf2.spark.chat;
 
 import io.inf2.spark.chat.JinjaNode.Expr;
+import java.math.BigInteger;
 import java.time.ZonedDateTime;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -32,6 +33,15 @@ final class JinjaRuntime {
             "boolean", "mapping", "sequence", "iterable", "true", "false", "even", "odd", "divisibleby", "equalto", "eq",
             "ne", "lt", "gt", "le", "ge", "in", "sameas", "callable", "lower", "upper");
 
+    /**
+     * Templates come from model files and render once per row in an executor, so one render may do
+     * at most this many loop iterations and macro calls: a runaway template fails its rows instead
+     * of hanging the task.
+     */
+    static final long MAX_STEPS = 10_000_000;
+    /** The most characters (or list items) one render may produce in any value, so it cannot exhaust the heap. */
+    static final int MAX_SIZE = 16 << 20;
+
     /** Jinja's undefined value. */
     enum Undefined { VALUE }
 
@@ -52,6 +62,16 @@ final class JinjaRuntime {
         }
     }
 
+    /**
+     * A value would exceed MAX_SIZE; thrown by helpers that do not know the template line, and turned
+     * into a {@link Failure} by the innermost expression being evaluated.
+     */
+    private static final class TooLarge extends RuntimeException {
+        TooLarge(String what) {
+            super(what, null, false, false);
+        }
+    }
+
     private static final class BreakSignal extends RuntimeException {
         BreakSignal() {
             super(null, null, false, false);
@@ -67,6 +87,7 @@ final class JinjaRuntime {
     private final Deque<Map<String, Object>> scopes = new ArrayDeque<>();
     private final StringBuilder out = new StringBuilder();
     private int loopDepth;
+    private long steps;
 
     private JinjaRuntime(Map<String, Object> variables) {
         scopes.push(new HashMap<>(variables));
@@ -89,7 +110,14 @@ final class JinjaRuntime {
     private void run(JinjaNode node, StringBuilder sink) {
         switch (node) {
             case JinjaNode.Text t -> sink.append(t.text());
-            case JinjaNode.Output o -> sink.append(str(eval(o.expr())));
+            case JinjaNode.Output o -> {
+                try {
+                    sink.append(str(eval(o.expr())));
+                } catch (TooLarge t) {
+                    throw tooLarge(t.getMessage(), o.line());
+                }
+                checkOutput(sink, o.line());
+            }
             case JinjaNode.If i -> {
                 for (int k = 0; k < i.conditions().size(); k++) {
                     if (truthy(eval(i.conditions().get(k)))) {
@@ -135,6 +163,29 @@ final class JinjaRuntime {
         }
     }
 
+    private void step(int line) {
+        if (++steps > MAX_STEPS) {
+            throw new Failure("line " + line + ": the template ran more than " + MAX_STEPS + " steps");
+        }
+    }
+
+    private static void checkOutput(StringBuilder sink, int line) {
+        if (sink.length() > MAX_SIZE) {
+            throw tooLarge("characters", line);
+        }
+    }
+
+    /** Refuses to build a value of {@code size} characters or items ({@code what}) beyond MAX_SIZE. */
+    static void checkSize(long size, String what) {
+        if (size > MAX_SIZE) {
+            throw new TooLarge(what);
+        }
+    }
+
+    private static Failure tooLarge(String what, int line) {
+        return new Failure("line " + line + ": the template produces more than " + MAX_SIZE + " " + what);
+    }
+
     private void assign(List<String> targets, Object value, int line) {
         if (targets.size() == 1) {
             scopes.peek().put(targets.getFirst(), value);
@@ -154,6 +205,7 @@ final class JinjaRuntime {
         if (f.filter() != null) {
             List<Object> kept = new ArrayList<>();
             for (Object item : items) {
+                step(f.line());
                 scopes.push(new HashMap<>());
                 try {
                     assign(f.targets(), item, f.line());
@@ -173,6 +225,8 @@ final class JinjaRuntime {
         loopDepth++;
         try {
             for (int i = 0; i < items.size(); i++) {
+                step(f.line());
+                checkOutput(sink, f.line());
                 Map<String, Object> scope = new HashMap<>();
                 scope.put("loop", loopInfo(items, i));
                 scopes.push(scope);
@@ -259,6 +313,23 @@ final class JinjaRuntime {
     // ---- expressions
 
     private Object eval(Expr e) {
+        Object v;
+        try {
+            v = evaluate(e);
+        } catch (TooLarge t) {
+            throw tooLarge(t.getMessage(), e.line());
+        }
+        // A backstop for any operation that grows a value without checking its size first.
+        if (v instanceof String s && s.length() > MAX_SIZE) {
+            throw tooLarge("characters", e.line());
+        }
+        if (v instanceof Collection<?> c && c.size() > MAX_SIZE) {
+            throw tooLarge("items", e.line());
+        }
+        return v;
+    }
+
+    private Object evaluate(Expr e) {
         return switch (e) {
             case JinjaNode.Literal l -> l.value();
             case JinjaNode.Name n -> lookup(n.name());
@@ -324,6 +395,7 @@ final class JinjaRuntime {
         }
         Object callee = eval(c.callee());
         if (callee instanceof Callable f) {
+            step(c.line());
             return f.call(args, kwargs);
         }
         throw new Failure("line " + c.line() + ": " + describe(c.callee()) + " is not callable");
@@ -366,9 +438,15 @@ final class JinjaRuntime {
                 if (step == 0) {
                     throw new Failure("line " + line + ": range() step must not be zero");
                 }
-                List<Object> out = new ArrayList<>();
-                for (long v = start; step > 0 ? v < stop : v > stop; v += step) {
-                    out.add(v);
+                // Python's len(range(...)), exactly: the long arithmetic could overflow.
+                BigInteger bigStep = BigInteger.valueOf(step);
+                long count = BigInteger.valueOf(stop).subtract(BigInteger.valueOf(start)).add(bigStep)
+                        .subtract(BigInteger.valueOf(Long.signum(step))).divide(bigStep)
+                        .max(BigInteger.ZERO).min(BigInteger.valueOf(MAX_SIZE + 1L)).longValue();
+                checkSize(count, "items");
+                List<Object> out = new ArrayList<>((int) count);
+                for (long k = 0; k < count; k++) {
+                    out.add(start + k * step);
                 }
                 return out;
             }
@@ -409,7 +487,12 @@ final class JinjaRuntime {
             }
             case "in" -> contains(r, l, line);
             case "not in" -> !contains(r, l, line);
-            case "~" -> str(l) + str(r);
+            case "~" -> {
+                String a = str(l);
+                String c = str(r);
+                checkSize((long) a.length() + c.length(), "characters");
+                yield a + c;
+            }
             case "+" -> add(l, r, line);
             case "-", "*", "/", "//", "%", "**" -> arithmetic(op, l, r, line);
             default -> throw new IllegalStateException(op);
@@ -418,9 +501,11 @@ final class JinjaRuntime {
 
     private static Object add(Object l, Object r, int line) {
         if (l instanceof String a && r instanceof String c) {
+            checkSize((long) a.length() + c.length(), "characters");
             return a + c;
         }
         if (l instanceof List<?> a && r instanceof List<?> c) {
+            checkSize((long) a.size() + c.size(), "items");
             List<Object> out = new ArrayList<>(a);
             out.addAll(c);
             return out;
@@ -433,31 +518,40 @@ final class JinjaRuntime {
 
     private static Object arithmetic(String op, Object l, Object r, int line) {
         if (op.equals("*") && l instanceof String s && r instanceof Long n) {
-            return s.repeat((int) Math.max(0, n));
+            if (n <= 0 || s.isEmpty()) {
+                return "";
+            }
+            checkSize(n > MAX_SIZE ? n : s.length() * n, "characters");
+            return s.repeat((int) (long) n);
         }
         if (!isNumber(l) || !isNumber(r)) {
             throw new Failure("line " + line + ": cannot apply " + op + " to " + typeName(l) + " and " + typeName(r));
         }
         if (l instanceof Long a && r instanceof Long c && !op.equals("/")) {
-            return switch (op) {
-                case "+" -> a + c;
-                case "-" -> a - c;
-                case "*" -> a * c;
-                case "//" -> {
-                    if (c == 0) {
-                        throw new Failure("line " + line + ": division by zero");
+            // Python's integers do not overflow; failing is better than a silently wrapped result.
+            try {
+                return switch (op) {
+                    case "+" -> Math.addExact(a, c);
+                    case "-" -> Math.subtractExact(a, c);
+                    case "*" -> Math.multiplyExact(a, c);
+                    case "//" -> {
+                        if (c == 0) {
+                            throw new Failure("line " + line + ": division by zero");
+                        }
+                        yield Math.floorDivExact(a, c);
                     }
-                    yield Math.floorDiv(a, c);
-                }
-                case "%" -> {
-                    if (c == 0) {
-                        throw new Failure("line " + line + ": division by zero");
+                    case "%" -> {
+                        if (c == 0) {
+                            throw new Failure("line " + line + ": division by zero");
+                        }
+                        yield Math.floorMod(a, c);
                     }
-                    yield Math.floorMod(a, c);
-                }
-                case "**" -> c >= 0 ? (Object) (long) Math.pow(a, c) : (Object) Math.pow(a, c);
-                default -> throw new IllegalStateException(op);
-            };
+                    case "**" -> c >= 0 ? (Object) power(a, c) : (Object) Math.pow(a, c);
+                    default -> throw new IllegalStateException(op);
+                };
+            } catch (ArithmeticException e) {
+                throw new Failure("line " + line + ": integer result of " + op + " is too large");
+            }
         }
         double a = number(l);
         double c = number(r);
@@ -478,8 +572,25 @@ final class JinjaRuntime {
         };
     }
 
+    private static long power(long base, long exponent) {
+        long result = 1;
+        while (exponent > 0) {
+            if ((exponent & 1) == 1) {
+                result = Math.multiplyExact(result, base);
+            }
+            exponent >>= 1;
+            if (exponent > 0) {
+                base = Math.multiplyExact(base, base);
+            }
+        }
+        return result;
+    }
+
     private static Object negate(Object v, int line) {
         if (v instanceof Long l) {
+            if (l == Long.MIN_VALUE) {
+                throw new Failure("line " + line + ": integer result of - is too large");
+            }
             return -l;
         }
         if (v instanceof Double d) {
@@ -580,8 +691,8 @@ final class JinjaRuntime {
                 s.codePoints().forEach(cp -> chars.add(new String(Character.toChars(cp))));
                 yield chars;
             }
-            case Undefined u -> List.of();
-            default -> throw new Failure("line " + line + ": " + typeName(v) + " is not iterable");
+            case Undefined u -> new ArrayList<>();
+            case null, default -> throw new Failure("line " + line + ": " + typeName(v) + " is not iterable");
         };
     }
 
@@ -630,7 +741,7 @@ final class JinjaRuntime {
         List<Object> items = switch (target) {
             case String str -> iterate(str, line);
             case List<?> l -> new ArrayList<>(l);
-            default -> throw new Failure("line " + line + ": cannot slice " + typeName(target));
+            case null, default -> throw new Failure("line " + line + ": cannot slice " + typeName(target));
         };
         int n = items.size();
         long step = s.step() == null ? 1 : integer(eval(s.step()), line);
@@ -648,8 +759,10 @@ final class JinjaRuntime {
             start = startValue == null ? n - 1 : clamp(integer(startValue, line), n, -1, n - 1);
             stop = stopValue == null ? -1 : clamp(integer(stopValue, line), n, -1, n - 1);
         }
+        // Indexes stay within [-1, n]; a step longer than that takes one item, as does n + 1, and cannot overflow.
+        long stride = Math.max(-(n + 1L), Math.min(n + 1L, step));
         List<Object> out = new ArrayList<>();
-        for (long i = start; step > 0 ? i < stop : i > stop; i += step) {
+        for (long i = start; stride > 0 ? i < stop : i > stop; i += stride) {
             out.add(items.get((int) i));
         }
         if (isString) {
@@ -688,6 +801,7 @@ final class JinjaRuntime {
                 StringBuilder sb = new StringBuilder("[");
                 for (int i = 0; i < l.size(); i++) {
                     sb.append(i == 0 ? "" : ", ").append(repr(l.get(i)));
+                    checkSize(sb.length(), "characters");
                 }
                 yield sb.append(']').toString();
             }
@@ -697,6 +811,7 @@ final class JinjaRuntime {
                 while (it.hasNext()) {
                     Map.Entry<?, ?> e = it.next();
                     sb.append(repr(e.getKey())).append(": ").append(repr(e.getValue()));
+                    checkSize(sb.length(), "characters");
                     if (it.hasNext()) {
                         sb.append(", ");
                     }
