@@ -84,9 +84,12 @@ public final class Settings {
     public static final Setting<Integer> MAX_NEW_TOKENS = add(integer("generation", "maxNewTokens", "32",
             "Most tokens generated per sequence.", 1, 1 << 20));
     public static final Setting<Double> TEMPERATURE = add(decimal("generation", "temperature", "0",
-            "Sampling temperature; 0 means greedy.", 0, 100));
+            "Sampling temperature; 0 means greedy. The model's generation_config.json sampling values (do_sample, "
+                    + "temperature, top_k, top_p) are not applied: these settings decide, so a temperature here samples "
+                    + "as transformers' do_sample=True with top_k=0 unless topK is set.", 0, 100));
     public static final Setting<Integer> TOP_K = add(integer("generation", "topK", "0",
-            "Keep only the k most likely tokens before sampling; 0 disables.", 0, Integer.MAX_VALUE));
+            "Keep only the k most likely tokens (and any tied with the k-th) before sampling; 0 disables.", 0,
+            Integer.MAX_VALUE));
     public static final Setting<Double> TOP_P = add(decimal("generation", "topP", "1",
             "Nucleus sampling: keep the smallest set of tokens whose probability reaches p; 1 disables.", 1e-9, 1));
     public static final Setting<Double> REPETITION_PENALTY = add(decimal("generation", "repetitionPenalty", "1",

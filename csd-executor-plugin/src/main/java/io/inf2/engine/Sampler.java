@@ -50,14 +50,22 @@ final class Sampler {
         return token;
     }
 
+    /**
+     * The lowest id of the largest logit, by the rule of {@link io.inf2.compute.ComputeBackend#greedyTokens}
+     * (so a sequence gets the same token on either path): NaN is skipped, and a largest value that
+     * is not finite means the model's numbers broke, which no token choice can hide.
+     */
     static int argmax(float[] logits, int offset, int vocab) {
-        int best = 0;
-        float max = logits[offset];
-        for (int t = 1; t < vocab; t++) {
+        int best = -1;
+        float max = Float.NEGATIVE_INFINITY;
+        for (int t = 0; t < vocab; t++) {
             if (logits[offset + t] > max) {
                 max = logits[offset + t];
                 best = t;
             }
+        }
+        if (best < 0 || !Float.isFinite(max)) {
+            throw new IllegalStateException("the logits have no finite largest value (" + max + "): no token can be chosen");
         }
         return best;
     }
@@ -93,11 +101,20 @@ final class Sampler {
             order = byDescendingLogit(scaled);
             if (params.topK() > 0) {
                 keep = Math.min(keep, params.topK());
+                // As Hugging Face's top-k, which removes only values below the k-th: ties with it stay.
+                float kth = scaled[order[keep - 1]];
+                while (keep < vocab && scaled[order[keep]] == kth) {
+                    keep++;
+                }
             }
         }
         double max = Double.NEGATIVE_INFINITY;
         for (int i = 0; i < keep; i++) {
             max = Math.max(max, scaled[order == null ? i : order[i]]);
+        }
+        if (!Double.isFinite(max)) {
+            // Hugging Face's draw fails on such probabilities too; any token picked here would be arbitrary.
+            throw new IllegalStateException("the logits are not finite (largest " + max + "): no token can be drawn");
         }
         double[] probs = new double[keep];
         double sum = 0;

@@ -1,12 +1,17 @@
 package io.inf2.engine;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
+import java.util.Set;
+import java.util.TreeSet;
 import org.junit.jupiter.api.Test;
 
-/** The sampler's token order is the stable sort by descending logit, ties in id order. */
+/** The sampler's token order, its top-k ties, and logits no token can be chosen from. */
 class SamplerTest {
 
     @Test
@@ -24,6 +29,29 @@ class SamplerTest {
             Arrays.setAll(expected, t -> t);
             Arrays.sort(expected, (a, b) -> Float.compare(logits[b], logits[a]));
             assertArrayEquals(Arrays.stream(expected).mapToInt(Integer::intValue).toArray(), Sampler.byDescendingLogit(logits));
+        }
+    }
+
+    @Test
+    void topKKeepsEveryTokenTiedWithTheKthAsHuggingFaceDoes() {
+        Set<Integer> drawn = new TreeSet<>();
+        for (long seed = 0; seed < 300; seed++) {
+            Sampler sampler = new Sampler(new SamplingParams(4, 1.0, 1, 1.0, 1.0, seed, List.of()), 4, new int[0]);
+            drawn.add(sampler.next(new float[] {1, 1, 1, 0}, 0, 4));
+        }
+        assertEquals(Set.of(0, 1, 2), drawn);
+    }
+
+    @Test
+    void logitsWithoutAFiniteLargestValueAreAnErrorNotAnArbitraryToken() {
+        float nan = Float.NaN;
+        float inf = Float.POSITIVE_INFINITY;
+        assertEquals(2, Sampler.argmax(new float[] {nan, 1, 2, nan}, 0, 4), "NaN is skipped, as on the GPU");
+        assertThrows(IllegalStateException.class, () -> Sampler.argmax(new float[] {-inf, -inf}, 0, 2));
+        assertThrows(IllegalStateException.class, () -> Sampler.argmax(new float[] {1, inf}, 0, 2));
+        for (float[] logits : new float[][] {{5, 1, nan, 0}, {inf, 1, 2, 0}, {-inf, -inf, -inf, -inf}}) {
+            Sampler sampler = new Sampler(new SamplingParams(4, 0.8, 0, 0.9, 1.0, 1, List.of()), 4, new int[0]);
+            assertThrows(IllegalStateException.class, () -> sampler.next(logits, 0, 4), Arrays.toString(logits));
         }
     }
 }
