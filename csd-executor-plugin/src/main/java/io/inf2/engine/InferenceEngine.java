@@ -317,7 +317,7 @@ public final class InferenceEngine implements AutoCloseable {
                 Sequence s = batch.get(i);
                 s.prefillNanos = prefill;
                 s.slot = i;
-                s.accept(s.sampler.next(logits, i * vocab, vocab), eosIds, config.maxPositions());
+                s.sample(logits, i * vocab, vocab);
                 if (s.finish == null) {
                     active.add(s);
                 } else {
@@ -353,7 +353,11 @@ public final class InferenceEngine implements AutoCloseable {
                 for (int i = 0; i < m; i++) {
                     Sequence s = active.get(i);
                     s.decodeNanos += step;
-                    s.accept(greedy ? picked[i] : s.sampler.next(stepLogits, i * vocab, vocab), eosIds, config.maxPositions());
+                    if (greedy) {
+                        s.accept(picked[i]);
+                    } else {
+                        s.sample(stepLogits, i * vocab, vocab);
+                    }
                     if (s.finish == null) {
                         still.add(s);
                     } else {
@@ -382,6 +386,8 @@ public final class InferenceEngine implements AutoCloseable {
         final Set<Integer> stopIds;
         int slot;
         FinishReason finish;
+        /** Why generation of this sequence failed, once it has. */
+        String error;
         long prefillNanos;
         long decodeNanos;
 
@@ -393,20 +399,41 @@ public final class InferenceEngine implements AutoCloseable {
             this.stopIds = new HashSet<>(request.params().stopTokenIds());
         }
 
-        void accept(int token, Set<Integer> eos, int contextWindow) {
+        /**
+         * Chooses and takes the next token. Logits no token can be drawn from end this sequence alone
+         * with an error; the others in the batch go on.
+         */
+        void sample(float[] logits, int offset, int vocab) {
+            int token;
+            try {
+                token = sampler.next(logits, offset, vocab);
+            } catch (Sampler.NonFiniteLogitsException e) {
+                error = "generation stopped after " + generated.size() + " token(s): " + e.getMessage();
+                finish = FinishReason.ERROR;
+                failedRequests.increment();
+                return;
+            }
+            accept(token);
+        }
+
+        void accept(int token) {
             generated.add(token);
-            if (eos.contains(token)) {
+            if (eosIds.contains(token)) {
                 finish = FinishReason.EOS;
             } else if (stopIds.contains(token)) {
                 finish = FinishReason.STOP_TOKEN;
             } else if (generated.size() >= request.params().maxNewTokens()) {
                 finish = FinishReason.LENGTH;
-            } else if (prompt.length + generated.size() >= contextWindow) {
+            } else if (prompt.length + generated.size() >= config.maxPositions()) {
                 finish = FinishReason.CONTEXT_FULL;
             }
         }
 
         GenerationResult result() {
+            if (error != null) {
+                return new GenerationResult(request.id(), prompt, new int[0], "", FinishReason.ERROR, error, prefillNanos,
+                        decodeNanos, servedBy);
+            }
             int[] ids = generated.stream().mapToInt(Integer::intValue).toArray();
             String text = tokenizer == null ? "" : tokenizer.decode(ids, true);
             return new GenerationResult(request.id(), prompt, ids, text, finish, null, prefillNanos, decodeNanos, servedBy);

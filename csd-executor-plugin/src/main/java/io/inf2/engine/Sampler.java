@@ -10,6 +10,13 @@ import java.util.SplittableRandom;
  * not depend on what else is in the batch.
  */
 final class Sampler {
+    /** Logits that no token can be chosen from: the model's numbers overflowed for this sequence. */
+    static final class NonFiniteLogitsException extends IllegalStateException {
+        NonFiniteLogitsException(String message) {
+            super(message);
+        }
+    }
+
     private final SamplingParams params;
     private final SplittableRandom random;
     private final boolean[] seen;
@@ -65,7 +72,7 @@ final class Sampler {
             }
         }
         if (best < 0 || !Float.isFinite(max)) {
-            throw new IllegalStateException("the logits have no finite largest value (" + max + "): no token can be chosen");
+            throw new NonFiniteLogitsException("the logits have no finite largest value (" + max + "): no token can be chosen");
         }
         return best;
     }
@@ -114,7 +121,7 @@ final class Sampler {
         }
         if (!Double.isFinite(max)) {
             // Hugging Face's draw fails on such probabilities too; any token picked here would be arbitrary.
-            throw new IllegalStateException("the logits are not finite (largest " + max + "): no token can be drawn");
+            throw new NonFiniteLogitsException("the logits are not finite (largest " + max + "): no token can be drawn");
         }
         double[] probs = new double[keep];
         double sum = 0;

@@ -14,6 +14,7 @@ import io.inf2.tensor.FloatMatrix;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -134,6 +135,28 @@ class EngineBehaviourTest {
             assertNull(r.get(0).error());
             assertEquals("prompt of 9 tokens plus max_new_tokens 4 is longer than contextTokens=12, the sequence length "
                     + "the KV cache is placed for", r.get(1).error());
+        }
+    }
+
+    @Test
+    void aSequenceWhoseLogitsOverflowEndsWithAnErrorAndTheOthersAreServed() {
+        // An untied lm_head, so that only the sequence holding the broken token sees it.
+        try (TestModels.Model m = TestModels.random("llama-gqa", 5); InferenceEngine engine = m.engine(2)) {
+            // Token 7's embedding infinite: its sequence's RMS norm gives NaN (inf times 0), and so do its logits.
+            io.inf2.tensor.Tensor embed = m.checkpoint().tensor("model.embed_tokens.weight");
+            for (int c = 0; c < embed.cols(); c++) {
+                embed.data().setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 7L * embed.cols() + c, Float.POSITIVE_INFINITY);
+            }
+            SamplingParams sampled = new SamplingParams(3, 0.8, 0, 1.0, 1.0, 11, List.of());
+            List<GenerationResult> r = engine.generate(List.of(
+                    GenerationRequest.ofTokens("overflow", new int[] {3, 7, 4}, sampled),
+                    GenerationRequest.ofTokens("fine", new int[] {3, 5, 4}, sampled)), ProgressListener.NONE);
+            assertEquals(FinishReason.ERROR, r.get(0).finishReason());
+            assertTrue(r.get(0).error().startsWith("generation stopped after 0 token(s): the logits are not finite"),
+                    r.get(0).error());
+            assertNull(r.get(1).error());
+            assertEquals(3, r.get(1).completionTokens().length);
+            assertEquals(1, engine.statistics().failedRequests());
         }
     }
 

@@ -47,11 +47,11 @@ class SamplerTest {
         float nan = Float.NaN;
         float inf = Float.POSITIVE_INFINITY;
         assertEquals(2, Sampler.argmax(new float[] {nan, 1, 2, nan}, 0, 4), "NaN is skipped, as on the GPU");
-        assertThrows(IllegalStateException.class, () -> Sampler.argmax(new float[] {-inf, -inf}, 0, 2));
-        assertThrows(IllegalStateException.class, () -> Sampler.argmax(new float[] {1, inf}, 0, 2));
+        assertThrows(Sampler.NonFiniteLogitsException.class, () -> Sampler.argmax(new float[] {-inf, -inf}, 0, 2));
+        assertThrows(Sampler.NonFiniteLogitsException.class, () -> Sampler.argmax(new float[] {1, inf}, 0, 2));
         for (float[] logits : new float[][] {{5, 1, nan, 0}, {inf, 1, 2, 0}, {-inf, -inf, -inf, -inf}}) {
             Sampler sampler = new Sampler(new SamplingParams(4, 0.8, 0, 0.9, 1.0, 1, List.of()), 4, new int[0]);
-            assertThrows(IllegalStateException.class, () -> sampler.next(logits, 0, 4), Arrays.toString(logits));
+            assertThrows(Sampler.NonFiniteLogitsException.class, () -> sampler.next(logits, 0, 4), Arrays.toString(logits));
         }
     }
 }
