@@ -109,21 +109,29 @@ public interface ComputeBackend extends AutoCloseable {
         int vocab = host.cols();
         int[] tokens = new int[host.rows()];
         for (int r = 0; r < tokens.length; r++) {
-            int best = -1;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int t = 0; t < vocab; t++) {
-                float v = host.data()[r * vocab + t];
-                if (v > max) { // NaN never is: it is skipped, as on the GPU
-                    max = v;
-                    best = t;
-                }
-            }
-            if (best < 0 || !Float.isFinite(max)) {
+            tokens[r] = finiteArgmax(host.data(), r * vocab, vocab);
+            if (tokens[r] < 0) {
                 throw new IllegalArgumentException("greedyTokens: row " + r + " of the logits has no finite value");
             }
-            tokens[r] = best;
         }
         return tokens;
+    }
+
+    /**
+     * The greedy rule every path shares, so a sequence gets the same token on each: the lowest index
+     * of the largest of {@code values[offset, offset + n)}, NaN skipped (as on the GPU); -1 when that
+     * largest value is not finite.
+     */
+    static int finiteArgmax(float[] values, int offset, int n) {
+        int best = -1;
+        float max = Float.NEGATIVE_INFINITY;
+        for (int t = 0; t < n; t++) {
+            if (values[offset + t] > max) { // NaN never is
+                max = values[offset + t];
+                best = t;
+            }
+        }
+        return Float.isFinite(max) ? best : -1;
     }
 
     /** Free memory of the compute device, for deriving a placement from budgets; 0 for a backend without its own. */

@@ -1,5 +1,6 @@
 package io.inf2.engine;
 
+import io.inf2.compute.ComputeBackend;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -58,21 +59,13 @@ final class Sampler {
     }
 
     /**
-     * The lowest id of the largest logit, by the rule of {@link io.inf2.compute.ComputeBackend#greedyTokens}
-     * (so a sequence gets the same token on either path): NaN is skipped, and a largest value that
-     * is not finite means the model's numbers broke, which no token choice can hide.
+     * {@link ComputeBackend#finiteArgmax}, the rule of the backends' greedy selection; a largest logit
+     * that is not finite means the model's numbers broke, which no token choice can hide.
      */
     static int argmax(float[] logits, int offset, int vocab) {
-        int best = -1;
-        float max = Float.NEGATIVE_INFINITY;
-        for (int t = 0; t < vocab; t++) {
-            if (logits[offset + t] > max) {
-                max = logits[offset + t];
-                best = t;
-            }
-        }
-        if (best < 0 || !Float.isFinite(max)) {
-            throw new NonFiniteLogitsException("the logits have no finite largest value (" + max + "): no token can be chosen");
+        int best = ComputeBackend.finiteArgmax(logits, offset, vocab);
+        if (best < 0) {
+            throw new NonFiniteLogitsException("the logits have no finite largest value: no token can be chosen");
         }
         return best;
     }

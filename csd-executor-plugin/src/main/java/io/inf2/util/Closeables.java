@@ -45,4 +45,16 @@ public final class Closeables {
         }
         return failure;
     }
+
+    /**
+     * For a close method of its own: {@link #closeAll}, then throws the failure it returns, if any.
+     * {@code pending} is a failure from an earlier step of the same close (null if none), thrown
+     * first with the close failures suppressed into it.
+     */
+    public static void closeAllOrThrow(Iterable<? extends AutoCloseable> resources, RuntimeException pending) {
+        RuntimeException failure = closeAll(resources, pending);
+        if (failure != null) {
+            throw failure;
+        }
+    }
 }

@@ -24,8 +24,10 @@ final class JobInput {
 
     /** The format to read {@code uri} as: {@code format} unless it is auto, else from the file names. */
     static String resolveFormat(SparkSession spark, String uri, String format) {
-        List<FileStatus> files = files(spark, uri);
-        if (!format.equals("auto")) {
+        // Spark's reader lists the input again: a given format needs only to know some data is there.
+        boolean auto = format.equals("auto");
+        List<FileStatus> files = files(spark, uri, auto ? Integer.MAX_VALUE : 1);
+        if (!auto) {
             return format;
         }
         TreeSet<String> found = new TreeSet<>();
@@ -69,23 +71,30 @@ final class JobInput {
     /**
      * {@code status} if it is a file, else the visible files below it at any depth (partitioned
      * layouts such as {@code dt=2026-11-27/part-0.parquet}), as Spark's readers see them: names
-     * starting with '_' or '.' (_SUCCESS, _temporary, .crc) are not data.
+     * starting with '_' or '.' (_SUCCESS, _temporary, .crc) are not data. Stops once {@code files}
+     * holds {@code limit}.
      */
-    private static void addDataFiles(FileSystem fs, FileStatus status, List<FileStatus> files) throws IOException {
+    private static void addDataFiles(FileSystem fs, FileStatus status, List<FileStatus> files, int limit) throws IOException {
         if (!status.isDirectory()) {
             files.add(status);
             return;
         }
         for (FileStatus child : fs.listStatus(status.getPath())) {
+            if (files.size() >= limit) {
+                return;
+            }
             String name = child.getPath().getName();
             if (!name.startsWith("_") && !name.startsWith(".")) {
-                addDataFiles(fs, child, files);
+                addDataFiles(fs, child, files, limit);
             }
         }
     }
 
-    /** The data files {@code uri} names (a file, the files below a directory, or a glob); fails when there are none. */
-    private static List<FileStatus> files(SparkSession spark, String uri) {
+    /**
+     * The data files {@code uri} names (a file, the files below a directory, or a glob), the first
+     * {@code limit} of them; fails when there are none.
+     */
+    private static List<FileStatus> files(SparkSession spark, String uri, int limit) {
         try {
             Path path = new Path(uri);
             FileSystem fs = path.getFileSystem(spark.sparkContext().hadoopConfiguration());
@@ -94,8 +103,8 @@ final class JobInput {
                 throw new ConfigException(JobSettings.INPUT.name() + " \"" + uri + "\": no such file or directory");
             }
             List<FileStatus> files = new ArrayList<>();
-            for (FileStatus s : matched) {
-                addDataFiles(fs, s, files);
+            for (int i = 0; i < matched.length && files.size() < limit; i++) {
+                addDataFiles(fs, matched[i], files, limit);
             }
             if (files.isEmpty()) {
                 throw new ConfigException(JobSettings.INPUT.name() + " \"" + uri + "\": no data files in it");

@@ -7,6 +7,7 @@ import io.inf2.config.ConfigException;
 import io.inf2.engine.SamplingParams;
 import io.inf2.spark.chat.ChatMessage;
 import io.inf2.spark.chat.ChatTemplate;
+import io.inf2.util.OneLine;
 import io.inf2.util.StrictJson;
 import java.io.Serializable;
 import java.util.ArrayList;
@@ -157,9 +158,8 @@ final class PreparedRows implements Serializable {
     /** Characters of a malformed line that an error shows: enough to find it, short enough for one line. */
     private static final int EXCERPT_CHARS = 60;
 
-    private static String excerpt(String line) {
-        String first = firstLine(line).strip();
-        return first.length() <= EXCERPT_CHARS ? first : first.substring(0, EXCERPT_CHARS) + "...";
+    private static String excerpt(String text) {
+        return OneLine.excerpt(text.strip(), EXCERPT_CHARS);
     }
 
     private static String firstLine(String s) {

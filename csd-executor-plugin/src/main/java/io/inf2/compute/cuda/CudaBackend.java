@@ -981,10 +981,7 @@ public final class CudaBackend implements ComputeBackend {
             free.values().forEach(buffers::addAll);
             free.clear();
             freeBytes = 0;
-            RuntimeException failure = Closeables.closeAll(buffers, null);
-            if (failure != null) {
-                throw failure;
-            }
+            Closeables.closeAllOrThrow(buffers, null);
         }
 
         private static long sizeClass(long bytes) {
@@ -1100,9 +1097,6 @@ public final class CudaBackend implements ComputeBackend {
         owned.add(weights);
         owned.add(() -> cublas.destroy(cublasHandle));
         owned.addAll(List.of(kernels, stream, context));
-        failure = Closeables.closeAll(owned, failure);
-        if (failure != null) {
-            throw failure;
-        }
+        Closeables.closeAllOrThrow(owned, failure);
     }
 }

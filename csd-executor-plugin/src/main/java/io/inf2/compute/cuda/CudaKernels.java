@@ -292,10 +292,7 @@ final class CudaKernels implements AutoCloseable {
 
     @Override
     public synchronized void close() {
-        RuntimeException failure = Closeables.closeAll(List.of(modules, argumentArena), null);
         functions.clear();
-        if (failure != null) {
-            throw failure;
-        }
+        Closeables.closeAllOrThrow(List.of(modules, argumentArena), null);
     }
 }

@@ -125,9 +125,6 @@ public final class CudaKvBlock implements AutoCloseable {
 
     @Override
     public void close() {
-        RuntimeException failure = Closeables.closeAll(List.of(keys, values), null);
-        if (failure != null) {
-            throw failure;
-        }
+        Closeables.closeAllOrThrow(List.of(keys, values), null);
     }
 }

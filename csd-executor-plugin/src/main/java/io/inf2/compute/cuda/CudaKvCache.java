@@ -215,9 +215,6 @@ public final class CudaKvCache implements BackendKvCache {
             return;
         }
         closed = true;
-        RuntimeException failure = Closeables.closeAll(Arrays.asList(blocks), null);
-        if (failure != null) {
-            throw failure;
-        }
+        Closeables.closeAllOrThrow(Arrays.asList(blocks), null);
     }
 }

@@ -78,10 +78,7 @@ public final class LayerStreamingWeights implements WeightPlacement {
 
         @Override
         public void close() {
-            RuntimeException failure = Closeables.closeAll(List.of(ready, free, buffer), null);
-            if (failure != null) {
-                throw failure;
-            }
+            Closeables.closeAllOrThrow(List.of(ready, free, buffer), null);
         }
     }
 
@@ -274,9 +271,6 @@ public final class LayerStreamingWeights implements WeightPlacement {
         } catch (RuntimeException e) {
             failure = e;
         }
-        failure = Closeables.closeAll(Arrays.asList(copyStream, staging, slots[0], slots[1], host, resident), failure);
-        if (failure != null) {
-            throw failure;
-        }
+        Closeables.closeAllOrThrow(Arrays.asList(copyStream, staging, slots[0], slots[1], host, resident), failure);
     }
 }

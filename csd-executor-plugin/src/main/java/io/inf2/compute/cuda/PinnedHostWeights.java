@@ -124,11 +124,9 @@ final class PinnedHostWeights implements AutoCloseable {
             }
         }
         registered.clear();
-        failure = Closeables.closeAll(copies, failure);
+        List<PinnedBuffer> owned = new ArrayList<>(copies);
         copies.clear();
         pinned.clear();
-        if (failure != null) {
-            throw failure;
-        }
+        Closeables.closeAllOrThrow(owned, failure);
     }
 }

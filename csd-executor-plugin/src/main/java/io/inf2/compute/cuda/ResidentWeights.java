@@ -159,9 +159,6 @@ public final class ResidentWeights implements WeightPlacement {
         owned.add(staging);
         resident.clear();
         deviceBytes = 0;
-        failure = Closeables.closeAll(owned, failure);
-        if (failure != null) {
-            throw failure;
-        }
+        Closeables.closeAllOrThrow(owned, failure);
     }
 }

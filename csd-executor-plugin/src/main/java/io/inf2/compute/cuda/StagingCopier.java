@@ -62,11 +62,9 @@ final class StagingCopier implements AutoCloseable {
     /** The caller makes sure no copy is still reading the buffers (synchronises or destroys the stream first). */
     @Override
     public void close() {
-        RuntimeException failure = Closeables.closeAll(Arrays.asList(free[0], buffers[0], free[1], buffers[1]), null);
+        List<AutoCloseable> owned = Arrays.asList(free[0], buffers[0], free[1], buffers[1]);
         Arrays.fill(free, null);
         Arrays.fill(buffers, null);
-        if (failure != null) {
-            throw failure;
-        }
+        Closeables.closeAllOrThrow(owned, null);
     }
 }

@@ -243,33 +243,7 @@ public final class HfTokenizer implements Tokenizer {
                     checkPostProcessor(file, where + ".processors[" + i + "]", steps.get(i));
                 }
             }
-            case "TemplateProcessing" -> {
-                JsonNode special = processor.path("special_tokens");
-                if (!special.isMissingNode() && !special.isObject()) {
-                    throw new ModelFormatException(file + ": " + where + ".special_tokens must be an object");
-                }
-                for (Map.Entry<String, JsonNode> token : special.properties()) {
-                    String at = where + ".special_tokens." + token.getKey();
-                    JsonNode ids = token.getValue().path("ids");
-                    JsonNode tokens = token.getValue().path("tokens");
-                    if (!ids.isArray() || !tokens.isArray() || ids.size() != tokens.size() || ids.isEmpty()) {
-                        throw new ModelFormatException(file + ": " + at + " needs as many ids as tokens (at least one)");
-                    }
-                    for (int i = 0; i < ids.size(); i++) {
-                        requireId(file, at + ".ids[" + i + "]", ids.get(i));
-                    }
-                }
-                for (String template : List.of("single", "pair")) {
-                    JsonNode pieces = processor.path(template);
-                    for (int i = 0; i < pieces.size(); i++) {
-                        JsonNode named = pieces.get(i).path("SpecialToken").path("id");
-                        if (!named.isMissingNode() && !special.has(named.asText())) {
-                            throw new ModelFormatException(file + ": " + where + "." + template + "[" + i
-                                    + "] uses special token \"" + named.asText() + "\", which special_tokens does not declare");
-                        }
-                    }
-                }
-            }
+            case "TemplateProcessing" -> checkTemplateProcessing(file, where, processor);
             case "RobertaProcessing", "BertProcessing" -> {
                 for (String part : List.of("sep", "cls")) {
                     JsonNode pair = processor.path(part);
@@ -281,6 +255,35 @@ public final class HfTokenizer implements Tokenizer {
             }
             default -> {
                 // ByteLevel and the others carry no ids.
+            }
+        }
+    }
+
+    /** Every special token a template uses is declared, with as many valid ids as tokens. */
+    private static void checkTemplateProcessing(Path file, String where, JsonNode processor) {
+        JsonNode special = processor.path("special_tokens");
+        if (!special.isMissingNode() && !special.isObject()) {
+            throw new ModelFormatException(file + ": " + where + ".special_tokens must be an object");
+        }
+        for (Map.Entry<String, JsonNode> token : special.properties()) {
+            String at = where + ".special_tokens." + token.getKey();
+            JsonNode ids = token.getValue().path("ids");
+            JsonNode tokens = token.getValue().path("tokens");
+            if (!ids.isArray() || !tokens.isArray() || ids.size() != tokens.size() || ids.isEmpty()) {
+                throw new ModelFormatException(file + ": " + at + " needs as many ids as tokens (at least one)");
+            }
+            for (int i = 0; i < ids.size(); i++) {
+                requireId(file, at + ".ids[" + i + "]", ids.get(i));
+            }
+        }
+        for (String template : List.of("single", "pair")) {
+            JsonNode pieces = processor.path(template);
+            for (int i = 0; i < pieces.size(); i++) {
+                JsonNode named = pieces.get(i).path("SpecialToken").path("id");
+                if (!named.isMissingNode() && !special.has(named.asText())) {
+                    throw new ModelFormatException(file + ": " + where + "." + template + "[" + i
+                            + "] uses special token \"" + named.asText() + "\", which special_tokens does not declare");
+                }
             }
         }
     }

@@ -2,6 +2,7 @@ package io.inf2.spark.chat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.inf2.util.OneLine;
 import java.io.IOException;
 import java.io.ObjectInputStream;
 import java.io.Serial;
@@ -110,14 +111,14 @@ public final class ChatTemplate implements Serializable {
         try {
             return JinjaRuntime.render(parsed, variables);
         } catch (JinjaRuntime.Failure e) {
-            throw new RenderException("chat template: " + TemplateException.excerpt(e.getMessage(), MESSAGE_LENGTH));
+            throw new RenderException("chat template: " + OneLine.excerpt(e.getMessage(), MESSAGE_LENGTH));
         } catch (StackOverflowError e) {
             throw new RenderException("chat template: recursion too deep");
         } catch (RuntimeException e) {
             // A renderer bug must fail only this row, never the task.
             String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
             throw new RenderException("chat template failed at " + where + ": "
-                    + TemplateException.excerpt(message, MESSAGE_LENGTH));
+                    + OneLine.excerpt(message, MESSAGE_LENGTH));
         }
     }
 

@@ -3,9 +3,11 @@ package io.inf2.spark.chat;
 import io.inf2.spark.chat.JinjaLexer.Kind;
 import io.inf2.spark.chat.JinjaLexer.Segment;
 import io.inf2.spark.chat.JinjaNode.Expr;
+import io.inf2.util.OneLine;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.function.Supplier;
 
 /**
  * Parses the Jinja subset that chat templates use into {@link JinjaNode}s. Anything outside the
@@ -45,11 +47,14 @@ final class JinjaParser {
         }
     }
 
-    /** Counts one level of nesting, refusing more than MAX_DEPTH before the recursion overflows the stack. */
-    private void enter(int line) {
+    /** Parses one level of nesting, refusing more than MAX_DEPTH before the recursion overflows the stack. */
+    private <T> T nested(int line, Supplier<T> parse) {
         if (++depth > MAX_DEPTH) {
             throw error(line, "nested more than " + MAX_DEPTH + " levels deep");
         }
+        T parsed = parse.get();
+        depth--;
+        return parsed;
     }
 
     /** Nodes up to (not including) a statement whose keyword is in {@code terminators}. */
@@ -99,8 +104,7 @@ final class JinjaParser {
     private JinjaNode statement(String keyword, Segment s) {
         Tokens t = new Tokens(s.text(), s.line());
         t.name();
-        enter(s.line());
-        JinjaNode node = switch (keyword) {
+        return nested(s.line(), () -> switch (keyword) {
             case "if" -> ifStatement(t);
             case "for" -> forStatement(t);
             case "set" -> setStatement(t);
@@ -121,9 +125,7 @@ final class JinjaParser {
             }
             default -> throw error(s.line(), "unsupported tag {% " + quote(keyword) + " %} (the chat-template renderer supports "
                     + "if, for, set, macro, break, continue and generation)");
-        };
-        depth--;
-        return node;
+        });
     }
 
     private void closing(String keyword) {
@@ -236,10 +238,7 @@ final class JinjaParser {
     // ---- expressions, following Jinja's precedence
 
     private Expr expression(Tokens t) {
-        enter(t.line);
-        Expr e = conditional(t);
-        depth--;
-        return e;
+        return nested(t.line, () -> conditional(t));
     }
 
     private Expr conditional(Tokens t) {
@@ -275,10 +274,7 @@ final class JinjaParser {
 
     private Expr not(Tokens t) {
         if (t.acceptKeyword("not")) {
-            enter(t.line);
-            Expr operand = not(t);
-            depth--;
-            return new JinjaNode.Unary("not", operand, t.line);
+            return new JinjaNode.Unary("not", nested(t.line, () -> not(t)), t.line);
         }
         return compare(t);
     }
@@ -347,9 +343,7 @@ final class JinjaParser {
         String sign = t.peekOperator("-", "+");
         if (sign != null) {
             t.advance();
-            enter(t.line);
-            Expr operand = unary(t, false);
-            depth--;
+            Expr operand = nested(t.line, () -> unary(t, false));
             e = sign.equals("-") ? new JinjaNode.Unary("-", operand, t.line) : operand;
         } else {
             e = postfix(t, primary(t));
@@ -561,7 +555,7 @@ final class JinjaParser {
     }
 
     private static String quote(String text) {
-        return TemplateException.excerpt(text, QUOTE_LENGTH);
+        return OneLine.excerpt(text, QUOTE_LENGTH);
     }
 
     // ---- tokens inside a tag
