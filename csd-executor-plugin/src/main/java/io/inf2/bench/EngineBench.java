@@ -118,8 +118,9 @@ public final class EngineBench {
             "Named sets of engine settings over the --set ones, each run at every batch size over the same weights. "
                     + "A piece without '=' continues the previous value (csd=/d0,/d1).",
             s -> s, s -> !s.isBlank(), "NAME:key=value,...;NAME:...");
-    public static final Setting<Integer> MEMORY_PROBE_MIB = Settings.integer(GROUP, "memoryProbeMib", "1024",
-            "Buffer size of the host memory bandwidth probe; beyond every cache.", 16, 1 << 20);
+    public static final Setting<Integer> MEMORY_PROBE_MIB = Settings.integer(GROUP, "memoryProbeMib", "0",
+            "Buffer size of the host memory bandwidth probe; 0 means eight times the last-level cache, at least 1 GiB.",
+            0, 1 << 20);
     public static final Setting<Integer> RAW_READ_MIB = Settings.integer(GROUP, "rawReadMib", "512",
             "MiB per device directory of the raw direct-I/O read measured before each storage run.", 4, 1 << 20);
 
@@ -499,7 +500,8 @@ public final class EngineBench {
     private Bandwidths measureBandwidths(java.util.Collection<EngineOptions> runOptions, Map<String, Object> json) {
         int threads = runOptions.iterator().next().threads();
         err.println("inf2 bench-engine: measuring host memory bandwidth with " + threads + " threads ...");
-        MemoryBandwidth.Result memory = MemoryBandwidth.measure((long) bench.get(MEMORY_PROBE_MIB) << 20, threads,
+        long probeBytes = bench.get(MEMORY_PROBE_MIB) == 0 ? MemoryBandwidth.defaultBytes() : (long) bench.get(MEMORY_PROBE_MIB) << 20;
+        MemoryBandwidth.Result memory = MemoryBandwidth.measure(probeBytes, threads,
                 MemoryBandwidth.DEFAULT_PASSES);
         json.put("hostMemoryBandwidthGBps", round(memory.bestGBps()));
         json.put("hostMemoryBandwidthMedianGBps", round(memory.medianGBps()));

@@ -88,7 +88,7 @@ public final class KernelBench {
 
     public static void main(String[] args) throws JsonProcessingException {
         int threads = Runtime.getRuntime().availableProcessors();
-        long bandwidthBytes = MemoryBandwidth.DEFAULT_BYTES;
+        long bandwidthBytes = MemoryBandwidth.defaultBytes();
         int n = 11008;
         int k = 4096;
         double seconds = 2;

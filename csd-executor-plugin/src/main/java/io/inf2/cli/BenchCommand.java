@@ -25,6 +25,7 @@ import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -52,8 +53,8 @@ final class BenchCommand {
     static final Setting<Integer> BENCH_THREADS = Settings.integer("bench", "threads", "0",
             "inf2 bench: CPU threads; 0 means all cores.", 0, 4096);
     static final Setting<Integer> ROUNDS = Settings.integer("bench", "rounds", "3",
-            "inf2 bench: timed generations per batch size; the best is held to the best bandwidth pass and the "
-                    + "median to the median pass (a shared machine's load moves both).", 1, 100);
+            "inf2 bench: timed generations per batch size, each with the memory bandwidth measured just before and "
+                    + "after it (a shared machine's load moves both).", 1, 100);
 
     private BenchCommand() {
     }
@@ -65,27 +66,34 @@ final class BenchCommand {
     static void run(Inf2Config config, PrintStream out, PrintStream err) {
         int threads = config.get(BENCH_THREADS) == 0 ? Runtime.getRuntime().availableProcessors() : config.get(BENCH_THREADS);
         double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
-        err.println("inf2 bench: measuring memory bandwidth with " + threads + " threads ...");
-        MemoryBandwidth.Result bandwidth = MemoryBandwidth.measure(MemoryBandwidth.DEFAULT_BYTES, threads,
-                MemoryBandwidth.DEFAULT_PASSES);
-        double bytesPerSecond = bandwidth.bestGBps() * 1e9;
-        double medianBytesPerSecond = bandwidth.medianGBps() * 1e9;
+        long cacheBytes = MemoryBandwidth.lastLevelCacheBytes();
         List<Map<String, Object>> runs = new ArrayList<>();
-        for (String name : config.get(PRESETS).split(",")) {
-            ModelPreset preset;
-            try {
-                preset = ModelPreset.named(name.trim());
-            } catch (IllegalArgumentException e) {
-                throw new CliException(e.getMessage());
-            }
-            DType dtype = EngineBench.dtype(config.get(DTYPE), preset);
-            err.println("inf2 bench: " + preset.name() + " " + dtype + ": making random weights in memory ...");
-            try (InMemoryCheckpoint weights = RandomWeights.of(preset, 1, dtype).inMemory()) {
-                long bytesPerStep = EngineBench.weightBytesPerDecodeStep(ModelWeights.bind(preset.config(), weights));
-                for (String b : config.get(BATCHES).split(",")) {
-                    int batch = Integer.parseInt(b);
-                    runs.add(measure(preset, dtype, weights, batch, config, threads, bytesPerStep, bytesPerSecond,
-                            medianBytesPerSecond, err));
+        MemoryBandwidth.Result initial;
+        try (MemoryBandwidth probe = MemoryBandwidth.open(MemoryBandwidth.defaultBytes(), threads)) {
+            err.printf("inf2 bench: measuring memory bandwidth with %d threads over %d MiB ...%n", threads, probe.bytes() >> 20);
+            initial = probe.sample(MemoryBandwidth.DEFAULT_PASSES, INITIAL_SAMPLE_SECONDS);
+            for (String name : config.get(PRESETS).split(",")) {
+                ModelPreset preset;
+                try {
+                    preset = ModelPreset.named(name.trim());
+                } catch (IllegalArgumentException e) {
+                    throw new CliException(e.getMessage());
+                }
+                DType dtype = EngineBench.dtype(config.get(DTYPE), preset);
+                err.println("inf2 bench: " + preset.name() + " " + dtype + ": making random weights in memory ...");
+                try (InMemoryCheckpoint weights = RandomWeights.of(preset, 1, dtype).inMemory()) {
+                    long bytesPerStep = EngineBench.weightBytesPerDecodeStep(ModelWeights.bind(preset.config(), weights));
+                    if (cacheBytes > 0 && bytesPerStep <= cacheBytes) {
+                        err.printf("inf2 bench: %s %s: its %d MiB of weights fit in the %d MiB last-level cache, so a decode step"
+                                        + " need not read them from memory and the memory-bandwidth bound does not hold it%n",
+                                preset.name(), dtype, bytesPerStep >> 20, cacheBytes >> 20);
+                    }
+                    for (String b : config.get(BATCHES).split(",")) {
+                        int batch = Integer.parseInt(b);
+                        Map<String, Object> run = measure(preset, dtype, weights, batch, config, threads, bytesPerStep, probe, err);
+                        run.put("weightsFitInLastLevelCache", cacheBytes > 0 && bytesPerStep <= cacheBytes);
+                        runs.add(run);
+                    }
                 }
             }
         }
@@ -99,8 +107,12 @@ final class BenchCommand {
         report.put("loadAverageBefore", loadBefore);
         report.put("loadAverageAfter", ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage());
         report.put("threads", threads);
-        report.put("memoryBandwidthGBps", bandwidth.bestGBps());
-        report.put("memoryBandwidthMedianGBps", bandwidth.medianGBps());
+        report.put("lastLevelCacheBytes", cacheBytes);
+        report.put("memoryProbeBytes", initial.bytes());
+        // The sample taken before any model was made; each run has its own, taken around its rounds.
+        report.put("memoryBandwidthGBps", initial.bestGBps());
+        report.put("memoryBandwidthMedianGBps", initial.medianGBps());
+        report.put("memoryBandwidthPasses", initial.passes());
         report.put("runs", runs);
         try {
             out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report));
@@ -109,9 +121,24 @@ final class BenchCommand {
         }
     }
 
+    /** The bandwidth sample taken before the first run. */
+    private static final double INITIAL_SAMPLE_SECONDS = 1.0;
+    /** The bandwidth sample taken before each timed round and after the last: about as long as a short round. */
+    private static final double ROUND_SAMPLE_SECONDS = 0.5;
+    private static final int ROUND_SAMPLE_PASSES = 3;
+
+    /**
+     * Times {@link #ROUNDS} generations of {@code batch} sequences, with a memory bandwidth sample
+     * before each round and after the last. Each round is held to the median pass of the samples on
+     * either side of it (the bandwidth of the same minute), and the run's headline fraction is the
+     * median of those: a shared machine's load moves the bandwidth it gives from minute to minute,
+     * and the best of many short passes is an extreme that grows with the number of passes, not a
+     * rate any round could sustain. The best round against the best pass and the median round against
+     * the median pass (all the run's passes pooled) are reported beside it.
+     */
     private static Map<String, Object> measure(ModelPreset preset, DType dtype, InMemoryCheckpoint weights, int batch,
-                                               Inf2Config config, int threads, long bytesPerStep, double bytesPerSecond,
-                                               double medianBytesPerSecond, PrintStream err) {
+                                               Inf2Config config, int threads, long bytesPerStep, MemoryBandwidth probe,
+                                               PrintStream err) {
         int promptTokens = config.get(PROMPT_TOKENS);
         int newTokens = config.get(NEW_TOKENS);
         EngineOptions options = EngineOptions.from(Inf2Config.fromNames(Map.of("model", preset.name(), "backend", "cpu",
@@ -130,10 +157,12 @@ final class BenchCommand {
             Warmup warmup = warmUp(engine, requests);
             int rounds = config.get(ROUNDS);
             double[] roundTokensPerSecond = new double[rounds];
+            MemoryBandwidth.Result[] samples = new MemoryBandwidth.Result[rounds + 1];
             long steps = 0;
             double decodeSeconds = Double.MAX_VALUE;
             double prefillSeconds = Double.MAX_VALUE;
             for (int round = 0; round < rounds; round++) {
+                samples[round] = probe.sample(ROUND_SAMPLE_PASSES, ROUND_SAMPLE_SECONDS);
                 var before = engine.statistics();
                 List<GenerationResult> results = engine.generate(requests, ProgressListener.NONE);
                 var after = engine.statistics();
@@ -144,12 +173,20 @@ final class BenchCommand {
                 decodeSeconds = Math.min(decodeSeconds, seconds);
                 prefillSeconds = Math.min(prefillSeconds, (after.prefillNanos() - before.prefillNanos()) / 1e9);
             }
-            double[] sorted = roundTokensPerSecond.clone();
-            java.util.Arrays.sort(sorted);
-            double tokensPerSecond = sorted[rounds - 1];
-            double medianTokensPerSecond = rounds % 2 == 1 ? sorted[rounds / 2] : (sorted[rounds / 2 - 1] + sorted[rounds / 2]) / 2;
-            double boundTokensPerSecond = batch * bytesPerSecond / bytesPerStep;
-            double medianBoundTokensPerSecond = batch * medianBytesPerSecond / bytesPerStep;
+            samples[rounds] = probe.sample(ROUND_SAMPLE_PASSES, ROUND_SAMPLE_SECONDS);
+            double[] roundBandwidthGBps = new double[rounds];
+            double[] roundFraction = new double[rounds];
+            MemoryBandwidth.Result pooled = samples[0];
+            for (int round = 0; round < rounds; round++) {
+                roundBandwidthGBps[round] = samples[round].with(samples[round + 1]).medianGBps();
+                roundFraction[round] = roundTokensPerSecond[round] / (batch * roundBandwidthGBps[round] * 1e9 / bytesPerStep);
+                pooled = pooled.with(samples[round + 1]);
+            }
+            double tokensPerSecond = Arrays.stream(roundTokensPerSecond).max().orElseThrow();
+            double medianTokensPerSecond = MemoryBandwidth.median(roundTokensPerSecond);
+            double boundTokensPerSecond = batch * pooled.bestGBps() * 1e9 / bytesPerStep;
+            double medianBoundTokensPerSecond = batch * pooled.medianGBps() * 1e9 / bytesPerStep;
+            double fraction = MemoryBandwidth.median(roundFraction);
             Map<String, Object> run = new LinkedHashMap<>();
             run.put("preset", preset.name());
             run.put("dtype", dtype.name());
@@ -161,22 +198,27 @@ final class BenchCommand {
             run.put("warmupSeconds", warmup.seconds());
             run.put("timedRounds", rounds);
             run.put("decodeTokensPerSecondByRound", roundTokensPerSecond);
-            // Best round: its prefill and decode time, its rate; held to the best bandwidth pass.
+            run.put("memoryBandwidthGBpsByRound", roundBandwidthGBps);
+            run.put("fractionOfMemoryBoundByRound", roundFraction);
+            // The headline: the median round's share of the bandwidth measured around it.
+            run.put("fractionOfMemoryBoundPaired", fraction);
+            // Best round: its prefill and decode time, its rate; held to the best pass of the run.
             run.put("prefillSeconds", prefillSeconds);
             run.put("decodeSeconds", decodeSeconds);
             run.put("decodeTokensPerSecond", tokensPerSecond);
             run.put("weightGBpsDecode", bytesPerStep * (double) steps / decodeSeconds / 1e9);
-            run.put("memoryBandwidthGBps", bytesPerSecond / 1e9);
+            run.put("memoryBandwidthPasses", pooled.passes());
+            run.put("memoryBandwidthGBps", pooled.bestGBps());
             run.put("memoryBoundTokensPerSecond", boundTokensPerSecond);
             run.put("fractionOfMemoryBound", tokensPerSecond / boundTokensPerSecond);
-            // Median round held to the median bandwidth pass.
+            // Median round held to the median pass of the run.
             run.put("decodeTokensPerSecondMedian", medianTokensPerSecond);
-            run.put("memoryBandwidthMedianGBps", medianBytesPerSecond / 1e9);
+            run.put("memoryBandwidthMedianGBps", pooled.medianGBps());
             run.put("fractionOfMemoryBoundMedian", medianTokensPerSecond / medianBoundTokensPerSecond);
-            err.printf("inf2 bench: %s %s batch %d: %.2f tokens/s decode, best of %d (%.0f%% of the memory-bandwidth bound %.2f;"
-                            + " median %.2f, %.0f%% of the median bound)%n",
-                    preset.name(), dtype, batch, tokensPerSecond, rounds, 100 * tokensPerSecond / boundTokensPerSecond,
-                    boundTokensPerSecond, medianTokensPerSecond, 100 * medianTokensPerSecond / medianBoundTokensPerSecond);
+            err.printf("inf2 bench: %s %s batch %d: %.2f tokens/s decode (median of %d rounds), %.0f%% of the memory-bandwidth"
+                            + " bound measured around each round (median); best round %.2f, %.0f%% of the best pass's bound %.2f%n",
+                    preset.name(), dtype, batch, medianTokensPerSecond, rounds, 100 * fraction, tokensPerSecond,
+                    100 * tokensPerSecond / boundTokensPerSecond, boundTokensPerSecond);
             return run;
         }
     }
@@ -200,7 +242,7 @@ final class BenchCommand {
     private static Warmup warmUp(InferenceEngine engine, List<GenerationRequest> requests) {
         List<GenerationRequest> shortRequests = new ArrayList<>(requests.size());
         for (GenerationRequest r : requests) {
-            int[] prompt = java.util.Arrays.copyOf(r.promptTokens(), Math.min(WARMUP_PROMPT_TOKENS, r.promptTokens().length));
+            int[] prompt = Arrays.copyOf(r.promptTokens(), Math.min(WARMUP_PROMPT_TOKENS, r.promptTokens().length));
             shortRequests.add(GenerationRequest.ofTokens(r.id() + "-warmup", prompt, SamplingParams.greedy(WARMUP_NEW_TOKENS)));
         }
         long start = System.nanoTime();
