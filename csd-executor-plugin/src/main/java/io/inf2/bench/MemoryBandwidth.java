@@ -13,12 +13,13 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.BrokenBarrierException;
 import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.atomic.AtomicLong;
 import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The machine's sustainable read bandwidth from main memory: every thread streams its own slice of a
+ * The machine's sustainable read bandwidth from main memory: threads stream chunks of a
  * native buffer much larger than the last-level cache, with vector loads. This is the physical bound
  * of CPU decode at small batch, where each step reads every weight once: tokens/s cannot exceed
  * bandwidth / weight bytes, and a kernel's GB/s is best judged as a fraction of this figure.
@@ -27,7 +28,10 @@ import jdk.incubator.vector.VectorSpecies;
  * benchmark can measure the bandwidth right before and after each timed round: on a shared machine
  * the bandwidth it gets moves from one minute to the next, and a round is fairly held only to what
  * the memory gave in the same minute. The threads stay parked between passes, so a pass times the
- * reading and not the starting of threads.
+ * reading and not the starting of threads. In a pass the threads take {@link #CHUNK_BYTES} chunks
+ * from one counter, as the CPU backend hands out the pieces of a parallel loop: a thread slowed by
+ * a neighbour does not hold the pass back while the others idle, and the threads read neighbouring
+ * addresses rather than slices a power of two apart, which can crowd onto the same memory channel.
  */
 public final class MemoryBandwidth implements AutoCloseable {
 
@@ -44,6 +48,10 @@ public final class MemoryBandwidth implements AutoCloseable {
     private static final VectorSpecies<Long> LONGS = LongVector.SPECIES_PREFERRED;
     /** Bytes each thread reads per inner-loop iteration (four independent vector loads). */
     private static final int STEP = 4 * LONGS.vectorByteSize();
+    /** What a thread takes at a time: long enough for the prefetchers, short against a pass. */
+    static final long CHUNK_BYTES = 1L << 20;
+    /** Untimed passes after filling run at least this long, so the read loop is compiled before a pass is timed. */
+    private static final long WARMUP_NANOS = 300_000_000L;
 
     /** Keeps the sums observable so the reads are not optimised away. */
     @SuppressWarnings("unused")
@@ -92,11 +100,13 @@ public final class MemoryBandwidth implements AutoCloseable {
         }
     }
 
-    private final long slice;
+    private final long chunks;
     private final int threads;
     private final Arena arena;
     private final MemorySegment buffer;
     private final long[] sums;
+    /** The next chunk of the current pass. */
+    private final AtomicLong nextChunk = new AtomicLong();
     private final CyclicBarrier start;
     private final CyclicBarrier done;
     private final List<Thread> workers;
@@ -108,8 +118,8 @@ public final class MemoryBandwidth implements AutoCloseable {
     private enum Task { FILL, READ, STOP }
 
     /**
-     * Allocates a buffer of about {@code bytes}, starts {@code threads} reading threads and has each
-     * fill (and so first-touch, placing its pages near it on NUMA machines) its own slice.
+     * Allocates a buffer of {@code bytes} rounded down to whole chunks, starts {@code threads} reading
+     * threads, has them fill it and read it untimed until the read loop is compiled.
      */
     public static MemoryBandwidth open(long bytes, int threads) {
         return new MemoryBandwidth(bytes, threads);
@@ -132,9 +142,10 @@ public final class MemoryBandwidth implements AutoCloseable {
             throw new IllegalArgumentException("memory bandwidth needs threads >= 1, got " + threads);
         }
         this.threads = threads;
-        this.slice = bytes / threads / STEP * STEP;
-        if (slice == 0) {
-            throw new IllegalArgumentException("a " + bytes + "-byte buffer is too small for " + threads + " threads");
+        this.chunks = bytes / CHUNK_BYTES;
+        if (chunks < threads) {
+            throw new IllegalArgumentException("a " + bytes + "-byte buffer is too small for " + threads
+                    + " threads (at least one " + CHUNK_BYTES + "-byte chunk each)");
         }
         this.arena = Arena.ofShared();
         this.sums = new long[threads];
@@ -142,15 +153,19 @@ public final class MemoryBandwidth implements AutoCloseable {
         this.done = new CyclicBarrier(threads + 1);
         this.workers = new ArrayList<>(threads);
         try {
-            buffer = arena.allocate(slice * threads, 4096);
+            buffer = arena.allocate(chunks * CHUNK_BYTES, 4096);
             for (int t = 0; t < threads; t++) {
                 int id = t;
                 // Daemon: a probe its owner failed to close must not keep the JVM alive.
                 workers.add(Thread.ofPlatform().daemon().name("inf2-bandwidth-" + t).start(() -> work(id)));
             }
             runPass(Task.FILL);
-            // One untimed pass: the first read after filling can still find the last slices in cache.
-            runPass(Task.READ);
+            // Untimed passes: the first ones run the read loop interpreted or half-compiled, and the
+            // first after filling can still find the last chunks in cache.
+            long warmUntil = System.nanoTime() + WARMUP_NANOS;
+            for (int pass = 0; pass < 2 || System.nanoTime() - warmUntil < 0; pass++) {
+                runPass(Task.READ);
+            }
         } catch (RuntimeException | Error e) {
             try {
                 close();
@@ -161,9 +176,9 @@ public final class MemoryBandwidth implements AutoCloseable {
         }
     }
 
-    /** Bytes in the buffer (a multiple of the threads' slices). */
+    /** Bytes in the buffer (whole chunks). */
     public long bytes() {
-        return slice * threads;
+        return chunks * CHUNK_BYTES;
     }
 
     public int threads() {
@@ -171,8 +186,8 @@ public final class MemoryBandwidth implements AutoCloseable {
     }
 
     /**
-     * Times passes over the whole buffer, every thread reading its own slice once per pass, until at
-     * least {@code minPasses} passes have run and at least {@code minSeconds} have passed.
+     * Times passes over the whole buffer, the threads sharing out its chunks, until at least
+     * {@code minPasses} passes have run and at least {@code minSeconds} have passed.
      */
     public Result sample(int minPasses, double minSeconds) {
         if (minPasses < 1 || !(minSeconds >= 0)) {
@@ -194,6 +209,7 @@ public final class MemoryBandwidth implements AutoCloseable {
     /** Releases the workers on {@code next} and returns the nanoseconds until the last one finished. */
     private long runPass(Task next) {
         task = next;
+        nextChunk.set(0);
         try {
             start.await();
             long t0 = System.nanoTime();
@@ -213,7 +229,6 @@ public final class MemoryBandwidth implements AutoCloseable {
     }
 
     private void work(int id) {
-        MemorySegment mine = buffer.asSlice(id * slice, slice);
         try {
             while (true) {
                 start.await();
@@ -222,11 +237,16 @@ public final class MemoryBandwidth implements AutoCloseable {
                     return;
                 }
                 try {
-                    if (now == Task.FILL) {
-                        mine.fill((byte) (id + 1));
-                    } else {
-                        sums[id] = read(mine);
+                    long sum = 0;
+                    for (long chunk; (chunk = nextChunk.getAndIncrement()) < chunks; ) {
+                        MemorySegment mine = buffer.asSlice(chunk * CHUNK_BYTES, CHUNK_BYTES);
+                        if (now == Task.FILL) {
+                            mine.fill((byte) chunk);
+                        } else {
+                            sum += read(mine);
+                        }
                     }
+                    sums[id] = sum;
                 } catch (RuntimeException | Error e) {
                     failure = e;
                 }

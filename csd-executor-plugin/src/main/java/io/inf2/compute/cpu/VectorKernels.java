@@ -149,6 +149,11 @@ public final class VectorKernels implements CpuKernels {
         this.halfWidening = java.util.Objects.requireNonNull(halfWidening, "halfWidening");
     }
 
+    @Override
+    public String toString() {
+        return "VectorKernels(" + halfWidening + ")";
+    }
+
     /** The f16 widening in use, for benchmark reports. */
     public HalfWidening halfWidening() {
         return halfWidening;
