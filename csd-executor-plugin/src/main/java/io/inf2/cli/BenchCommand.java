@@ -227,17 +227,23 @@ final class BenchCommand {
     private record Warmup(int rounds, double seconds) {
     }
 
-    /** Warm-up rounds run until this much time has passed (at least one round, at most {@link #MAX_WARMUP_ROUNDS}). */
+    /** Short warm-up rounds run until this much time has passed (at least one round, at most {@link #MAX_WARMUP_ROUNDS}). */
     private static final long WARMUP_NANOS = 3_000_000_000L;
+    /** Then rounds of the measured requests themselves, until this much more time has passed (at least one). */
+    private static final long WARMUP_FULL_NANOS = 3_000_000_000L;
     private static final int MAX_WARMUP_ROUNDS = 20;
-    /** A warm-up round's prompt and generation: short, but every kernel path of the measured run at its batch size. */
+    /** A short warm-up round's prompt and generation: every kernel path of the measured run at its batch size. */
     private static final int WARMUP_PROMPT_TOKENS = 8;
     private static final int WARMUP_NEW_TOKENS = 4;
 
     /**
-     * Runs short generations of the same batch size until the JIT has compiled the kernels: a run of
-     * a few decode steps would otherwise time the interpreter and the first, unoptimised
-     * compilations (on a 16-core host, opt-125m's 3 timed steps measured at a fiftieth of the bound).
+     * Runs generations of the same batch size until the JIT has compiled the kernels: a run of a few
+     * decode steps would otherwise time the interpreter and the first, unoptimised compilations (on a
+     * 16-core host, opt-125m's 3 timed steps measured at a fiftieth of the bound). Short rounds first,
+     * which compile most of it cheaply; then the measured requests themselves, because the first
+     * rounds at the full length still ran 20-35% slower than the later ones (opt-125m, 64 new
+     * tokens after short warm-up rounds only): longer contexts reach code the short rounds did not,
+     * and on two cores the compiler threads take time from the decode.
      */
     private static Warmup warmUp(InferenceEngine engine, List<GenerationRequest> requests) {
         List<GenerationRequest> shortRequests = new ArrayList<>(requests.size());
@@ -251,6 +257,11 @@ final class BenchCommand {
             engine.generate(shortRequests, ProgressListener.NONE);
             rounds++;
         } while (rounds < MAX_WARMUP_ROUNDS && System.nanoTime() - start < WARMUP_NANOS);
+        long fullStart = System.nanoTime();
+        do {
+            engine.generate(requests, ProgressListener.NONE);
+            rounds++;
+        } while (rounds < 2 * MAX_WARMUP_ROUNDS && System.nanoTime() - fullStart < WARMUP_FULL_NANOS);
         return new Warmup(rounds, (System.nanoTime() - start) / 1e9);
     }
 }

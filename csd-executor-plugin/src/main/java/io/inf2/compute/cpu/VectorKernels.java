@@ -226,8 +226,11 @@ public final class VectorKernels implements CpuKernels {
      * several weight rows at a time (several memory streams for the prefetchers, independent FMA
      * chains), each weight multiplied as soon as it is widened. bf16 rows are loaded as int lanes of
      * two elements each, the even elements (low 16 bits) and the odd ones (high 16 bits) going to
-     * separate vectors, so x is split the same way once per call ({@link #splitPairs}); eight rows
-     * at a time, which streamed from memory measured 1.15 to 1.6 times the rate of four. f16 rows are
+     * separate vectors, so x is split the same way once per call ({@link #splitPairs}); long rows
+     * eight at a time, which streamed from memory measured 1.15 to 1.6 times the rate of four, short
+     * ones ({@link #TOUCH_AHEAD_MAX_ROW_BYTES}) four at a time with the next tile touched ahead, as
+     * f16 rows are (opt-125m decode: 1.04 to 1.15 times the rate of eight, in four alternated runs
+     * each against the bandwidth measured around them). f16 rows are
      * read the same way ({@link #dotRowsF16Lanes}) or widened through a small L1 buffer
      * ({@link #dotRowsF16}), as {@link HalfWidening} says. f32 rows already stream at memory speed
      * four at a time.
@@ -239,11 +242,13 @@ public final class VectorKernels implements CpuKernels {
         switch (dtype) {
             case BF16 -> {
                 float[] pairs = splitPairs(x, k, scratch.pairs(k), 1f);
-                for (; n + 2 * DOT_ROWS <= nTo; n += 2 * DOT_ROWS) {
-                    touched += dotRowsBf16x8(pairs, x, k, weight, n, out, ahead(n, 2 * DOT_ROWS, nTo, 2L * k));
+                if (2L * k > TOUCH_AHEAD_MAX_ROW_BYTES) {
+                    for (; n + 2 * DOT_ROWS <= nTo; n += 2 * DOT_ROWS) {
+                        dotRowsBf16x8(pairs, x, k, weight, n, out);
+                    }
                 }
                 for (; n + DOT_ROWS <= nTo; n += DOT_ROWS) {
-                    dotRowsBf16(pairs, x, k, weight, n, out);
+                    touched += dotRowsBf16(pairs, x, k, weight, n, out, ahead(n, DOT_ROWS, nTo, 2L * k));
                 }
             }
             case F16 -> {
@@ -464,8 +469,11 @@ public final class VectorKernels implements CpuKernels {
         out[n + 3] += s3 + a3.reduceLanes(VectorOperators.ADD);
     }
 
-    /** bf16 weight rows n..n+3 times x, added to out[n..n+3]: bf16 is the upper half of an f32, so exact. */
-    private static void dotRowsBf16(float[] pairs, float[] x, int k, MemorySegment weight, int n, float[] out) {
+    /**
+     * bf16 weight rows n..n+3 times x, added to out[n..n+3]: bf16 is the upper half of an f32, so exact.
+     * Returns what {@link #touchAhead} read of the tile at byte {@code ahead}.
+     */
+    private static int dotRowsBf16(float[] pairs, float[] x, int k, MemorySegment weight, int n, float[] out, long ahead) {
         long r0 = (long) n * k * 2;
         long r1 = r0 + 2L * k;
         long r2 = r1 + 2L * k;
@@ -474,10 +482,15 @@ public final class VectorKernels implements CpuKernels {
         FloatVector a1 = a0;
         FloatVector a2 = a0;
         FloatVector a3 = a0;
+        int touched = 0;
         int blocked = k - k % PAIR_BLOCK;
         for (int i = 0; i < blocked; i += PAIR_BLOCK) {
             FloatVector even = FloatVector.fromArray(FLOATS, pairs, i);
             FloatVector odd = FloatVector.fromArray(FLOATS, pairs, i + LANES);
+            // As in dotRowsF16Lanes: two cache lines of the next four-row tile per step.
+            if (ahead != NO_TOUCH) {
+                touched += touchAhead(weight, ahead + 8L * i);
+            }
             IntVector p0 = IntVector.fromMemorySegment(INTS, weight, r0 + 2L * i, ByteOrder.LITTLE_ENDIAN);
             IntVector p1 = IntVector.fromMemorySegment(INTS, weight, r1 + 2L * i, ByteOrder.LITTLE_ENDIAN);
             IntVector p2 = IntVector.fromMemorySegment(INTS, weight, r2 + 2L * i, ByteOrder.LITTLE_ENDIAN);
@@ -502,16 +515,16 @@ public final class VectorKernels implements CpuKernels {
         out[n + 1] += s1;
         out[n + 2] += s2;
         out[n + 3] += s3;
+        return touched;
     }
 
     /**
      * bf16 weight rows n..n+7 times x, added to out[n..n+7]: {@link #dotRowsBf16} over eight memory
-     * streams. Returns what {@link #touchAhead} read of the tile at byte {@code ahead}.
+     * streams, for long rows.
      */
-    private static int dotRowsBf16x8(float[] pairs, float[] x, int k, MemorySegment weight, int n, float[] out, long ahead) {
+    private static void dotRowsBf16x8(float[] pairs, float[] x, int k, MemorySegment weight, int n, float[] out) {
         long stride = 2L * k;
         long r0 = n * stride;
-        int touched = 0;
         FloatVector a0 = FloatVector.zero(FLOATS);
         FloatVector a1 = a0;
         FloatVector a2 = a0;
@@ -525,11 +538,6 @@ public final class VectorKernels implements CpuKernels {
             FloatVector even = FloatVector.fromArray(FLOATS, pairs, i);
             FloatVector odd = FloatVector.fromArray(FLOATS, pairs, i + LANES);
             long at = r0 + 2L * i;
-            // Eight rows of 2k bytes over k/PAIR_BLOCK steps: 8·PAIR_BLOCK bytes of the next tile per
-            // step, of which four cache lines are touched (all of it with 256-bit vectors).
-            if (ahead != NO_TOUCH) {
-                touched += touchAhead(weight, ahead + 16L * i) + touchAhead(weight, ahead + 16L * i + 128);
-            }
             IntVector p;
             p = IntVector.fromMemorySegment(INTS, weight, at, ByteOrder.LITTLE_ENDIAN);
             a0 = p.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, p.and(0xFFFF0000).reinterpretAsFloats().fma(odd, a0));
@@ -556,7 +564,6 @@ public final class VectorKernels implements CpuKernels {
         out[n + 5] += a5.reduceLanes(VectorOperators.ADD) + bf16Tail(x, blocked, k, weight, r0 + 5L * stride);
         out[n + 6] += a6.reduceLanes(VectorOperators.ADD) + bf16Tail(x, blocked, k, weight, r0 + 6L * stride);
         out[n + 7] += a7.reduceLanes(VectorOperators.ADD) + bf16Tail(x, blocked, k, weight, r0 + 7L * stride);
-        return touched;
     }
 
     /** Σ x[i]·w[i] over columns from..k-1 of the bf16 row at byte offset {@code row}: what a tile's int lanes leave over. */
