@@ -34,8 +34,8 @@ import java.util.stream.Collectors;
  * starts at byte 8 + N), an optional {@code "__metadata__"} object of strings, then the data.
  *
  * <p>Every tensor is checked before any is handed out: a known dtype, a shape of non-negative integers
- * whose byte size fits, offsets inside the data section that hold exactly shape × dtype bytes, and no
- * two tensors overlapping. So a tensor's segment can never reach outside the mapping, whatever the
+ * whose byte size fits, offsets inside the data section that hold exactly shape × dtype bytes, and the
+ * tensors filling the data section back to back (no overlap, no gap, nothing after the last). So a tensor's segment can never reach outside the mapping, whatever the
  * file says. Every problem is a one-line {@link ModelFormatException} naming the file (and tensor).
  *
  * <p>The mapping lives in the caller's arena (a checkpoint maps all its shards into one arena and
@@ -103,7 +103,7 @@ public final class SafetensorsFile {
                     entries.put(field.getKey(), readEntry(file, field.getKey(), field.getValue(), dataStart, dataSize));
                 }
             }
-            checkNoOverlap(file, entries.values(), dataStart);
+            checkBackToBack(file, entries.values(), dataStart, dataSize);
 
             MemorySegment mapping = channel.map(FileChannel.MapMode.READ_ONLY, 0, fileSize, arena);
             Map<String, Tensor> tensors = new LinkedHashMap<>();
@@ -266,10 +266,18 @@ public final class SafetensorsFile {
         return out;
     }
 
-    private static void checkNoOverlap(Path file, java.util.Collection<Entry> entries, long dataStart) {
+    /**
+     * The tensors must fill the data section back to back, as the format requires ("entirely indexed,
+     * no holes"; Hugging Face's reader refuses anything else): no two overlapping, no unused bytes
+     * between them or after the last. A gap or a tail is not unsafe to map, but a file whose header
+     * does not account for all its bytes was not written by a conforming writer, and loading it here
+     * would only move the failure to the next tool that reads it.
+     */
+    private static void checkBackToBack(Path file, java.util.Collection<Entry> entries, long dataStart, long dataSize) {
         List<Entry> byBegin = new ArrayList<>(entries);
         byBegin.sort(Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
         Entry previous = null;
+        long next = dataStart;
         for (Entry e : byBegin) {
             if (e.begin() == e.end()) {
                 continue; // an empty tensor occupies no bytes
@@ -279,7 +287,18 @@ public final class SafetensorsFile {
                         + "] overlap tensor " + previous.spec().name() + " [" + (previous.begin() - dataStart) + ", "
                         + (previous.end() - dataStart) + "]");
             }
+            if (e.begin() > next) {
+                throw failTensor(file, e.spec().name(), "data_offsets [" + (e.begin() - dataStart) + ", " + (e.end() - dataStart)
+                        + "] leave bytes [" + (next - dataStart) + ", " + (e.begin() - dataStart) + ") of the data section unused"
+                        + " (a safetensors file holds its tensors back to back)");
+            }
             previous = e;
+            next = e.end();
+        }
+        if (next - dataStart != dataSize) {
+            throw fail(file, "the data section has " + (dataSize - (next - dataStart)) + " bytes after its last tensor (it is "
+                    + dataSize + " bytes, its tensors end at " + (next - dataStart)
+                    + "; a safetensors file ends with its last tensor, so the file is longer than its header says)");
         }
     }
 

@@ -131,6 +131,31 @@ class SafetensorsValidationTest {
     }
 
     @Test
+    void unusedBytesBetweenOrAfterTheTensorsAreRefused() throws IOException {
+        String gap = "{\"first\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]},"
+                + "\"" + FC1 + "\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [24, 32]}}";
+        assertNamesTensor(refused(RawSafetensors.write(dir.resolve("gap.safetensors"), gap, 32)), FC1,
+                "data_offsets [24, 32] leave bytes [16, 24) of the data section unused");
+        String late = "{\"" + FC1 + "\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [8, 16]}}";
+        assertNamesTensor(refused(RawSafetensors.write(dir.resolve("late.safetensors"), late, 16)), FC1,
+                "leave bytes [0, 8) of the data section unused");
+        String whole = "{\"" + FC1 + "\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}";
+        Path tail = RawSafetensors.write(dir.resolve("tail.safetensors"), whole, 12);
+        assertEquals(tail + ": the data section has 4 bytes after its last tensor (it is 12 bytes, its tensors end at 8;"
+                + " a safetensors file ends with its last tensor, so the file is longer than its header says)", refused(tail).getMessage());
+        Path appended = Files.write(dir.resolve("appended.safetensors"), Arrays.copyOf(Files.readAllBytes(validFile()),
+                (int) Files.size(validFile()) + 1));
+        assertTrue(refused(appended).getMessage().contains("1 bytes after its last tensor"));
+        // Empty tensors take no bytes wherever their offsets point.
+        String empty = "{\"e\": {\"dtype\": \"F32\", \"shape\": [0], \"data_offsets\": [4, 4]},"
+                + "\"t\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8]}}";
+        try (Arena arena = Arena.ofConfined()) {
+            assertEquals(0, SafetensorsFile.open(RawSafetensors.write(dir.resolve("empty.safetensors"), empty, 8), arena)
+                    .tensor("e").data().byteSize());
+        }
+    }
+
+    @Test
     void byteSizeNotMatchingShapeTimesDtypeIsRefused() throws IOException {
         String header = "{\"" + FC1 + "\": {\"dtype\": \"BF16\", \"shape\": [3, 4], \"data_offsets\": [0, 48]}}";
         ModelFormatException e = refused(RawSafetensors.write(dir.resolve("s.safetensors"), header, 48));
@@ -179,7 +204,7 @@ class SafetensorsValidationTest {
         String header = "{\"__metadata__\": {\"format\": \"pt\", \"step\": 7},"
                 + "\"t\": {\"dtype\": \"I64\", \"shape\": [2], \"data_offsets\": [0, 16]},"
                 + "\"i\": {\"dtype\": \"I32\", \"shape\": [], \"data_offsets\": [16, 20]}}      ";
-        Path file = RawSafetensors.write(dir.resolve("ok.safetensors"), header, 24);
+        Path file = RawSafetensors.write(dir.resolve("ok.safetensors"), header, 20);
         try (Arena arena = Arena.ofConfined()) {
             SafetensorsFile f = SafetensorsFile.open(file, arena);
             assertEquals("pt", f.metadata().get("format"));
