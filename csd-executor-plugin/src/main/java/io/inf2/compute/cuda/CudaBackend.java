@@ -318,6 +318,7 @@ public final class CudaBackend implements ComputeBackend {
             return;
         }
         context.makeCurrent();
+        weights.stageTogether(Arrays.asList(weight, bias));
         DeviceTensor w = weights.onDevice(weight, stream);
         product(in, inputIn(in, w.dtype()), w, weight.rows(), o.address(), false);
         addBias(o.address(), in.rows(), weight.rows(), bias);
@@ -336,6 +337,7 @@ public final class CudaBackend implements ComputeBackend {
             return;
         }
         context.makeCurrent();
+        weights.stageTogether(Arrays.asList(weight, bias));
         DeviceTensor w = weights.onDevice(weight, stream);
         product(in, inputIn(in, w.dtype()), w, weight.rows(), o.address(), false);
         DeviceTensor b = bias == null ? null : weights.onDevice(bias, stream);
@@ -356,6 +358,7 @@ public final class CudaBackend implements ComputeBackend {
             return;
         }
         context.makeCurrent();
+        weights.stageTogether(Arrays.asList(weight, bias));
         DeviceTensor w = weights.onDevice(weight, stream);
         long input = inputIn(in, w.dtype());
         int m = in.rows();
@@ -401,6 +404,9 @@ public final class CudaBackend implements ComputeBackend {
             return;
         }
         context.makeCurrent();
+        List<Tensor> operands = new ArrayList<>(weightList);
+        operands.addAll(biases);
+        weights.stageTogether(operands);
         DeviceTensor[] w = new DeviceTensor[count];
         for (int i = 0; i < count; i++) {
             w[i] = weights.onDevice(weightList.get(i), stream);
@@ -552,6 +558,7 @@ public final class CudaBackend implements ComputeBackend {
             return;
         }
         context.makeCurrent();
+        weights.stageTogether(Arrays.asList(gamma, beta));
         DeviceTensor g = weights.onDevice(gamma, stream);
         DeviceTensor b = beta == null ? null : weights.onDevice(beta, stream);
         kernels.layerNorm(stream, in.address(), o.address(), in.rows(), in.cols(), g.address(), g.dtype(),

@@ -148,6 +148,29 @@ public final class LayerStreamingWeights implements WeightPlacement {
         fill(lastStaged, group);
     }
 
+    /**
+     * Streamed operands the schedule did not stage are copied in one at a time by {@link #onDevice},
+     * each into the slot not used last; an operation that fetched three (linears over q, k and v, or
+     * their biases after the next weight) would have the third copy land on the first before its
+     * product was queued. So an operation's operands go into one slot together unless one slot holds
+     * them all already, as it does for every operation of the schedule.
+     */
+    @Override
+    public synchronized void stageTogether(List<Tensor> operands) {
+        List<Tensor> group = streamedOf(operands);
+        if (group.size() < 2) {
+            return;
+        }
+        for (Slot slot : slots) {
+            if (group.stream().allMatch(t -> slot.tensors.containsKey(t.name()))) {
+                return;
+            }
+        }
+        int index = 1 - current;
+        fill(index, group);
+        lastStaged = index;
+    }
+
     private List<Tensor> streamedOf(List<Tensor> tensors) {
         List<Tensor> group = new ArrayList<>();
         for (Tensor t : tensors) {
@@ -170,6 +193,15 @@ public final class LayerStreamingWeights implements WeightPlacement {
     private void fill(int index, List<Tensor> group) {
         context.makeCurrent();
         Slot slot = slots[index];
+        long needed = 0;
+        for (Tensor t : group) {
+            needed += align(t.data().byteSize());
+        }
+        if (needed > slot.buffer.byteSize()) {
+            throw new IllegalArgumentException("streamed weights " + group.getFirst().name() + " ... " + group.getLast().name()
+                    + " need " + needed + " bytes of device staging, more than a slot's " + slot.buffer.byteSize()
+                    + " (a slot holds one layer's streamed weights)");
+        }
         if (slot.handedOut && !slot.freeRecorded) {
             // Used without being retired (an operation outside the schedule): free it behind everything queued.
             slot.free.record(lastCompute);

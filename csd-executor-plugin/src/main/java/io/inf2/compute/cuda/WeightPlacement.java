@@ -37,6 +37,13 @@ public interface WeightPlacement extends AutoCloseable {
         prefetch(layer);
     }
 
+    /**
+     * One operation is about to fetch {@code operands} (nulls allowed) with {@link #onDevice} before it
+     * queues its work: where weights are copied in per use, they must all be in device memory at once.
+     */
+    default void stageTogether(List<Tensor> operands) {
+    }
+
     /** Every use of {@code layer}'s weights is queued on {@code compute}; their staging memory may be reused after it. */
     default void retire(List<Tensor> layer, CudaStream compute) {
     }

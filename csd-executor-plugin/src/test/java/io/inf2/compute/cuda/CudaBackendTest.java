@@ -7,8 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.inf2.compute.Activations;
 import io.inf2.compute.RotaryTable;
+import io.inf2.compute.WeightLayout;
+import io.inf2.compute.WeightTier;
 import io.inf2.compute.cpu.CpuBackend;
 import io.inf2.kv.PartialAttention;
+import io.inf2.model.LayerWeights;
 import io.inf2.tensor.DType;
 import io.inf2.tensor.FloatMatrix;
 import io.inf2.tensor.Tensor;
@@ -290,6 +293,56 @@ class CudaBackendTest {
                 FloatMatrix expected = new FloatMatrix(2, weights.get(i).rows());
                 cpu.linear(cpu.upload(x), weights.get(i), null, cpu.upload(expected));
                 assertLinearClose(x, weights.get(i), expected, gpu.download(outs.get(i)), weights.get(i).name());
+            }
+        }
+    }
+
+    @Test
+    void streamedWeightsFetchedOutsideTheScheduleMeetTheirOwnProducts() {
+        // Every layer weight in host memory, copied in per use through two device slots, and nothing
+        // staged by a schedule: linears over q, k and v with biases fetches six streamed tensors
+        // before and between its products; two slots fetched one tensor at a time would have the
+        // third copy land on the first.
+        SplittableRandom r = new SplittableRandom(707);
+        int k = 64;
+        Tensor q = tensor("streamed.q", DType.F16, random(r, 64 * k, 0.5), 64, k);
+        Tensor kw = tensor("streamed.k", DType.F16, random(r, 32 * k, 0.5), 32, k);
+        Tensor v = tensor("streamed.v", DType.F16, random(r, 32 * k, 0.5), 32, k);
+        Tensor qb = tensor("streamed.q.bias", DType.F16, random(r, 64, 1), 64);
+        Tensor kb = tensor("streamed.k.bias", DType.F16, random(r, 32, 1), 32);
+        Tensor vb = tensor("streamed.v.bias", DType.F16, random(r, 32, 1), 32);
+        Tensor o = tensor("streamed.o", DType.F16, random(r, k * 64, 0.5), k, 64);
+        Tensor ob = tensor("streamed.o.bias", DType.F16, random(r, k, 1), k);
+        Tensor gamma = tensor("streamed.norm", DType.F16, random(r, k, 1), k);
+        Tensor beta = tensor("streamed.norm.bias", DType.F16, random(r, k, 1), k);
+        LayerWeights layer = new LayerWeights(gamma, beta, q, qb, kw, kb, v, vb, o, ob,
+                null, null, null, null, null, null, null, null);
+        Map<String, WeightTier> tiers = new HashMap<>();
+        for (Tensor t : layer.tensors()) {
+            tiers.put(t.name(), WeightTier.HOST);
+        }
+        List<Tensor> qkv = List.of(q, kw, v);
+        List<Tensor> biases = Arrays.asList(qb, kb, vb);
+        FloatMatrix x = matrix(r, 3, k, 1);
+        try (CudaBackend streaming = CudaBackend.open(new CudaBackend.Options("", 0, kernelCache))) {
+            streaming.placeWeights(new WeightLayout(List.of(layer), tiers));
+            for (int round = 0; round < 2; round++) {
+                try (Activations in = streaming.upload(x); Activations qOut = streaming.allocate(3, 64);
+                     Activations kOut = streaming.allocate(3, 32); Activations vOut = streaming.allocate(3, 32);
+                     Activations oOut = streaming.allocate(3, k)) {
+                    streaming.linears(in, qkv, biases, List.of(qOut, kOut, vOut));
+                    streaming.linear(qOut, o, ob, oOut);
+                    List<Activations> outs = List.of(qOut, kOut, vOut);
+                    for (int i = 0; i < 3; i++) {
+                        FloatMatrix expected = new FloatMatrix(3, qkv.get(i).rows());
+                        cpu.linear(cpu.upload(x), qkv.get(i), biases.get(i), cpu.upload(expected));
+                        assertLinearClose(x, qkv.get(i), expected, streaming.download(outs.get(i)), "round " + round + " " + qkv.get(i).name());
+                    }
+                    FloatMatrix projected = streaming.download(qOut);
+                    FloatMatrix expectedO = new FloatMatrix(3, k);
+                    cpu.linear(cpu.upload(projected), o, ob, cpu.upload(expectedO));
+                    assertLinearClose(projected, o, expectedO, streaming.download(oOut), "round " + round + " o");
+                }
             }
         }
     }
