@@ -74,7 +74,7 @@ final class PromptFile {
         }
         String defaultId = Integer.toString(number);
         if (node.isTextual()) {
-            return GenerationRequest.ofText(defaultId, node.asText(), d);
+            return GenerationRequest.ofText(defaultId, node.asText(), d.withSeed(SamplingParams.seedFor(d.seed(), defaultId)));
         }
         if (!node.isObject()) {
             throw new CliException(where + "expected a JSON string or object, got " + node.getNodeType().name().toLowerCase());
@@ -100,7 +100,7 @@ final class PromptFile {
                     intField(node, "top_k", d.topK()),
                     doubleField(node, "top_p", d.topP()),
                     doubleField(node, "repetition_penalty", d.repetitionPenalty()),
-                    node.has("seed") ? longField(node, "seed") : d.seed(),
+                    node.has("seed") ? longField(node, "seed") : SamplingParams.seedFor(d.seed(), id),
                     node.has("stop_token_ids") ? ids(node.get("stop_token_ids")) : d.stopTokenIds());
             return GenerationRequest.ofText(id, prompt.asText(), p);
         } catch (IllegalArgumentException e) {

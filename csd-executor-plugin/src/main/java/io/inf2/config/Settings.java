@@ -95,7 +95,9 @@ public final class Settings {
     public static final Setting<Double> REPETITION_PENALTY = add(decimal("generation", "repetitionPenalty", "1",
             "Divide positive (multiply negative) logits of tokens already present by this; 1 disables.", 1e-9, 100));
     public static final Setting<Long> SEED = add(new Setting<>("generation", "seed", "long", "0",
-            "Sampling seed; each request's own seed, if given, wins. Same seed, same output, whatever the batch.",
+            "Sampling seed of the job. A request's own seed, if given, wins; a request without one samples with a seed "
+                    + "derived from this and its id, so identical prompts in different rows differ while every run gives each "
+                    + "row the same. Same seed, same output, whatever the batch.",
             Long::parseLong, v -> true, "a 64-bit integer"));
     public static final Setting<List<Integer>> STOP_TOKEN_IDS = add(new Setting<>("generation", "stopTokenIds",
             "comma-separated ints", "", "Token ids that end a sequence, in addition to the model's EOS.",

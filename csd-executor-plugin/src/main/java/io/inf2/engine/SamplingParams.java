@@ -36,6 +36,23 @@ public record SamplingParams(int maxNewTokens, double temperature, int topK, dou
         return temperature == 0;
     }
 
+    /**
+     * The seed of a request that names none: the job's seed mixed with the request's id (FNV-1a over
+     * its UTF-8 bytes, then SplitMix64's finalizer, written out here so that it never changes with the
+     * JDK). Rows with the same prompt sample differently, as independent requests should, while every
+     * run, retry or resume of a job gives each row the same seed, and so the same output.
+     */
+    public static long seedFor(long jobSeed, String requestId) {
+        long hash = 0xcbf29ce484222325L;
+        for (byte b : requestId.getBytes(java.nio.charset.StandardCharsets.UTF_8)) {
+            hash = (hash ^ (b & 0xff)) * 0x100000001b3L;
+        }
+        long z = (jobSeed ^ hash) + 0x9e3779b97f4a7c15L;
+        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
+        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
+        return z ^ (z >>> 31);
+    }
+
     public SamplingParams withSeed(long newSeed) {
         return new SamplingParams(maxNewTokens, temperature, topK, topP, repetitionPenalty, newSeed, stopTokenIds);
     }

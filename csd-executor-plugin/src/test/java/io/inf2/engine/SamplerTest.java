@@ -2,6 +2,7 @@ package io.inf2.engine;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.util.Arrays;
@@ -13,6 +14,26 @@ import org.junit.jupiter.api.Test;
 
 /** The sampler's token order, its top-k ties, and logits no token can be chosen from. */
 class SamplerTest {
+
+    @Test
+    void derivedSeedsAreFixedAndDependOnTheJobSeedAndTheId() {
+        // Pinned: a change here changes every sampled output of rows without a seed of their own.
+        assertEquals(SamplingParams.seedFor(0, "a"), SamplingParams.seedFor(0, "a"));
+        long a = SamplingParams.seedFor(0, "a");
+        assertEquals(Long.toHexString(a), Long.toHexString(splitMix64(0xaf63dc4c8601ec8cL)));
+        assertNotEquals(a, SamplingParams.seedFor(0, "b"));
+        assertNotEquals(a, SamplingParams.seedFor(1, "a"));
+        assertNotEquals(SamplingParams.seedFor(0, ""), SamplingParams.seedFor(0, "\u00e9"));
+        assertNotEquals(SamplingParams.seedFor(7, "row-1"), SamplingParams.seedFor(7, "row-2"));
+    }
+
+    /** SplitMix64's finalizer on x + its increment, as the reference implementation writes it. */
+    private static long splitMix64(long x) {
+        long z = x + 0x9e3779b97f4a7c15L;
+        z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
+        z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
+        return z ^ (z >>> 31);
+    }
 
     @Test
     void orderEqualsAStableSortByDescendingLogit() {

@@ -75,7 +75,7 @@ final class PreparedRows implements Serializable {
             return new Prepared(id, null, false, null, "cannot prepare the row: " + describe(e));
         }
         try {
-            return new Prepared(id, prompt, chatTemplate != null, parameters.of(row, FIRST_PARAMETER), null);
+            return new Prepared(id, prompt, chatTemplate != null, parameters.of(row, FIRST_PARAMETER, id), null);
         } catch (ConfigException e) {
             return new Prepared(id, prompt, false, null, e.getMessage());
         } catch (RuntimeException e) {

@@ -98,10 +98,12 @@ final class RowParameters implements Serializable {
     }
 
     /**
-     * The sampling parameters of one prepared row whose parameter values start at {@code first};
-     * throws ConfigException (a one-line reason naming the column) for an invalid value.
+     * The sampling parameters of row {@code id}, whose parameter values start at {@code first}; a row
+     * without a seed of its own gets one derived from the job's seed and its id
+     * ({@link SamplingParams#seedFor}). Throws ConfigException (a one-line reason naming the column)
+     * for an invalid value.
      */
-    SamplingParams of(Row row, int first) {
+    SamplingParams of(Row row, int first, String id) {
         Map<String, String> text = new LinkedHashMap<>(defaults);
         Map<String, String> source = new LinkedHashMap<>();
         for (int i = 0; i < columns.size(); i++) {
@@ -119,9 +121,10 @@ final class RowParameters implements Serializable {
         }
         @SuppressWarnings("unchecked")
         List<Integer> stopIds = (List<Integer>) values[6];
+        long seed = source.containsKey("seed") ? (Long) values[5] : SamplingParams.seedFor((Long) values[5], id);
         try {
             return new SamplingParams((Integer) values[0], (Double) values[1], (Integer) values[2], (Double) values[3],
-                    (Double) values[4], (Long) values[5], stopIds);
+                    (Double) values[4], seed, stopIds);
         } catch (IllegalArgumentException e) {
             throw new ConfigException("generation parameters: " + e.getMessage());
         }

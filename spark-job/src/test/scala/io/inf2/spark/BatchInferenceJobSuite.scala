@@ -79,6 +79,23 @@ class BatchInferenceJobSuite extends AnyFunSuite with BeforeAndAfterAll {
     assert(GenerateRows.arrowBytesInUse() === 0, "every result batch's Arrow memory is freed")
   }
 
+  test("rows without a seed of their own sample with one derived from the job seed and their id") {
+    val input = writeLines(work.resolve("seed-in/prompts.jsonl"),
+      (0 until 4).map(i => s"""{"id": "same-$i", "prompt": "One prompt for every row"}""") ++ Seq(
+        """{"id": "own", "prompt": "One prompt for every row", "seed": 11}""",
+        """{"id": "own-again", "prompt": "One prompt for every row", "seed": 11}"""))
+    def sample(out: String): Map[String, Seq[Int]] = {
+      run("input" -> input.toString, "output" -> work.resolve(out).toString, "idColumn" -> "id",
+        "temperature" -> "1.5", "seed" -> "3")
+      readOutput(spark, work.resolve(out)).map { case (id, row) => id -> intList(row("completion_token_ids")) }
+    }
+    val first = sample("seed-out1")
+    assert(first.size === 6)
+    assert(sample("seed-out2") === first, "every run gives each row the same seed")
+    assert((0 until 4).map(i => first(s"same-$i")).distinct.size > 1, s"identical prompts in different rows: $first")
+    assert(first("own") === first("own-again"), "a row's own seed is used as it is")
+  }
+
   test("bad rows become output rows with their error set, and the good rows around them are generated") {
     val tooLong = Seq.fill(600)("word").mkString(" ")
     val input = writeLines(work.resolve("bad-in/prompts.jsonl"), Seq(
