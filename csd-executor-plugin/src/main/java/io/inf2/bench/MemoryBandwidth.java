@@ -115,7 +115,7 @@ public final class MemoryBandwidth implements AutoCloseable {
     private volatile Throwable failure;
     private boolean closed;
 
-    private enum Task { FILL, READ, STOP }
+    private enum Task { FILL, READ }
 
     /**
      * Allocates a buffer of {@code bytes} rounded down to whole chunks, starts {@code threads} reading
@@ -123,11 +123,6 @@ public final class MemoryBandwidth implements AutoCloseable {
      */
     public static MemoryBandwidth open(long bytes, int threads) {
         return new MemoryBandwidth(bytes, threads);
-    }
-
-    /** {@link #open} of {@link #defaultBytes()}, {@code threads} threads, one sample of {@code passes} passes. */
-    public static Result measure(int threads, int passes) {
-        return measure(defaultBytes(), threads, passes);
     }
 
     /** {@link #open}, one {@link #sample} of {@code passes} passes, close. */
@@ -233,9 +228,6 @@ public final class MemoryBandwidth implements AutoCloseable {
             while (true) {
                 start.await();
                 Task now = task;
-                if (now == Task.STOP) {
-                    return;
-                }
                 try {
                     long sum = 0;
                     for (long chunk; (chunk = nextChunk.getAndIncrement()) < chunks; ) {
@@ -264,7 +256,6 @@ public final class MemoryBandwidth implements AutoCloseable {
             return;
         }
         closed = true;
-        task = Task.STOP;
         // An interrupt ends a worker wherever it is: parked at either barrier, or at the next one
         // when a pass its caller gave up on is still reading.
         workers.forEach(Thread::interrupt);
