@@ -6,9 +6,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.inf2.engine.GenerationRequest;
 import io.inf2.engine.SamplingParams;
 import io.inf2.util.StrictJson;
-import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -36,25 +39,30 @@ final class PromptFile {
     static List<GenerationRequest> read(Path file, SamplingParams defaults) {
         List<GenerationRequest> out = new ArrayList<>();
         Set<String> ids = new HashSet<>();
-        var decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT);
-        try (BufferedReader in = new BufferedReader(new java.io.InputStreamReader(Files.newInputStream(file), decoder))) {
-            String line;
+        var decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        // Lines are split as bytes and each is decoded on its own, so that text that is not UTF-8 is
+        // reported at its line: a decoding reader fails wherever its read-ahead buffer happens to end.
+        try (InputStream in = Files.newInputStream(file)) {
+            ByteArrayOutputStream line = new ByteArrayOutputStream();
+            byte[] chunk = new byte[1 << 16];
             int number = 0;
-            while ((line = in.readLine()) != null) {
-                number++;
-                if (line.isBlank()) {
-                    continue;
+            for (int n = in.read(chunk); n != -1; n = in.read(chunk)) {
+                int from = 0;
+                for (int i = 0; i < n; i++) {
+                    if (chunk[i] == '\n') {
+                        line.write(chunk, from, i - from);
+                        accept(line, file, ++number, decoder, defaults, ids, out);
+                        from = i + 1;
+                    }
                 }
-                GenerationRequest r = parse(line, file, number, defaults);
-                if (!ids.add(r.id())) {
-                    throw new CliException(file + ":" + number + ": duplicate id \"" + r.id() + "\"");
-                }
-                out.add(r);
+                line.write(chunk, from, n - from);
+            }
+            if (line.size() > 0) {
+                accept(line, file, ++number, decoder, defaults, ids, out);
             }
         } catch (NoSuchFileException e) {
             throw new CliException(file + ": no such prompts file");
-        } catch (CharacterCodingException e) {
-            throw new CliException(file + ": not UTF-8 text");
         } catch (IOException e) {
             throw new CliException(file + ": cannot read prompts (" + e.getMessage() + ")");
         }
@@ -62,6 +70,26 @@ final class PromptFile {
             throw new CliException(file + ": no prompts (the file is empty)");
         }
         return out;
+    }
+
+    /** Decodes line {@code number} (its bytes in {@code line}, emptied after) and adds its request unless it is blank. */
+    private static void accept(ByteArrayOutputStream line, Path file, int number, CharsetDecoder decoder, SamplingParams defaults,
+                               Set<String> ids, List<GenerationRequest> out) {
+        String text;
+        try {
+            text = decoder.reset().decode(ByteBuffer.wrap(line.toByteArray())).toString();
+        } catch (CharacterCodingException e) {
+            throw new CliException(file + ":" + number + ": not UTF-8 text");
+        }
+        line.reset();
+        if (text.isBlank()) {
+            return;
+        }
+        GenerationRequest r = parse(text, file, number, defaults);
+        if (!ids.add(r.id())) {
+            throw new CliException(file + ":" + number + ": duplicate id \"" + r.id() + "\"");
+        }
+        out.add(r);
     }
 
     private static GenerationRequest parse(String line, Path file, int number, SamplingParams d) {
