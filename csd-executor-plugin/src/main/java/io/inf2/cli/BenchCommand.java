@@ -83,7 +83,8 @@ final class BenchCommand {
                 err.println("inf2 bench: " + preset.name() + " " + dtype + ": making random weights in memory ...");
                 try (InMemoryCheckpoint weights = RandomWeights.of(preset, 1, dtype).inMemory()) {
                     long bytesPerStep = EngineBench.weightBytesPerDecodeStep(ModelWeights.bind(preset.config(), weights));
-                    if (cacheBytes > 0 && bytesPerStep <= cacheBytes) {
+                    boolean fitsInCache = cacheBytes > 0 && bytesPerStep <= cacheBytes;
+                    if (fitsInCache) {
                         err.printf("inf2 bench: %s %s: its %d MiB of weights fit in the %d MiB last-level cache, so a decode step"
                                         + " need not read them from memory and the memory-bandwidth bound does not hold it%n",
                                 preset.name(), dtype, bytesPerStep >> 20, cacheBytes >> 20);
@@ -91,7 +92,7 @@ final class BenchCommand {
                     for (String b : config.get(BATCHES).split(",")) {
                         int batch = Integer.parseInt(b);
                         Map<String, Object> run = measure(preset, dtype, weights, batch, config, threads, bytesPerStep, probe, err);
-                        run.put("weightsFitInLastLevelCache", cacheBytes > 0 && bytesPerStep <= cacheBytes);
+                        run.put("weightsFitInLastLevelCache", fitsInCache);
                         runs.add(run);
                     }
                 }

@@ -1087,13 +1087,7 @@ public final class CudaBackend implements ComputeBackend {
             return;
         }
         closed = true;
-        RuntimeException failure = null;
-        try {
-            context.makeCurrent();
-            stream.synchronize();
-        } catch (RuntimeException e) {
-            failure = e;
-        }
+        RuntimeException failure = stream.synchronizeBeforeFree();
         List<AutoCloseable> owned = new ArrayList<>();
         for (DeviceBuffer[] cosSin : rotaryTables.values()) {
             owned.addAll(Arrays.asList(cosSin));

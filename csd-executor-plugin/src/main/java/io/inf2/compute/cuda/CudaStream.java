@@ -26,6 +26,19 @@ public final class CudaStream implements AutoCloseable {
         context.driver().streamSynchronize(handle);
     }
 
+    /**
+     * Waits for the work queued here before its owner frees the memory that work uses; returns the
+     * failure rather than throwing it, for a close that must go on freeing everything else.
+     */
+    public RuntimeException synchronizeBeforeFree() {
+        try {
+            synchronize();
+            return null;
+        } catch (RuntimeException e) {
+            return e;
+        }
+    }
+
     /** Later work on this stream waits for {@code event}. */
     public void waitFor(CudaEvent event) {
         context.driver().streamWaitEvent(handle, event.handle());

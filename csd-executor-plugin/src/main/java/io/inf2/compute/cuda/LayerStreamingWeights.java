@@ -71,9 +71,13 @@ public final class LayerStreamingWeights implements WeightPlacement {
             ready = readyEvent;
         }
 
+        /** Exactly {@code group}: a layer the schedule staged. */
         boolean holds(List<Tensor> group) {
-            return !group.isEmpty() && tensors.size() == group.size()
-                    && group.stream().allMatch(t -> tensors.containsKey(t.name()));
+            return !group.isEmpty() && tensors.size() == group.size() && holdsAll(group);
+        }
+
+        boolean holdsAll(List<Tensor> group) {
+            return group.stream().allMatch(t -> tensors.containsKey(t.name()));
         }
 
         @Override
@@ -162,13 +166,19 @@ public final class LayerStreamingWeights implements WeightPlacement {
             return;
         }
         for (Slot slot : slots) {
-            if (group.stream().allMatch(t -> slot.tensors.containsKey(t.name()))) {
+            if (slot.holdsAll(group)) {
                 return;
             }
         }
+        fillOutsideSchedule(group);
+    }
+
+    /** Copies {@code group} into the slot not handed out last, for an operation the schedule did not stage; returns that slot. */
+    private int fillOutsideSchedule(List<Tensor> group) {
         int index = 1 - current;
         fill(index, group);
         lastStaged = index;
+        return index;
     }
 
     private List<Tensor> streamedOf(List<Tensor> tensors) {
@@ -247,9 +257,7 @@ public final class LayerStreamingWeights implements WeightPlacement {
         }
         if (index < 0) {
             // Not staged by the schedule: bring in this tensor alone.
-            index = 1 - current;
-            fill(index, List.of(tensor));
-            lastStaged = index;
+            index = fillOutsideSchedule(List.of(tensor));
         }
         Slot slot = slots[index];
         if (!slot.computeWaited) {
@@ -297,12 +305,7 @@ public final class LayerStreamingWeights implements WeightPlacement {
     @Override
     public synchronized void close() {
         context.makeCurrent();
-        RuntimeException failure = null;
-        try {
-            copyStream.synchronize();
-        } catch (RuntimeException e) {
-            failure = e;
-        }
+        RuntimeException failure = copyStream.synchronizeBeforeFree();
         Closeables.closeAllOrThrow(Arrays.asList(copyStream, staging, slots[0], slots[1], host, resident), failure);
     }
 }

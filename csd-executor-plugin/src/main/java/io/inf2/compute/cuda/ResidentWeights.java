@@ -140,13 +140,7 @@ public final class ResidentWeights implements WeightPlacement {
 
     @Override
     public synchronized void close() {
-        RuntimeException failure = null;
-        try {
-            context.makeCurrent();
-            copyStream.synchronize();
-        } catch (RuntimeException e) {
-            failure = e;
-        }
+        RuntimeException failure = copyStream.synchronizeBeforeFree();
         List<AutoCloseable> owned = new ArrayList<>();
         owned.add(copyStream);
         // Tensors of one adjacent group share a buffer: free each buffer once.

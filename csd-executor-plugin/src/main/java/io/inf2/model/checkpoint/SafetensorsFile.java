@@ -282,7 +282,8 @@ public final class SafetensorsFile {
             if (e.begin() == e.end()) {
                 continue; // an empty tensor occupies no bytes
             }
-            if (previous != null && e.begin() < previous.end()) {
+            // Offsets start at the data section, so only a tensor after another can begin before next.
+            if (e.begin() < next) {
                 throw failTensor(file, e.spec().name(), "data_offsets [" + (e.begin() - dataStart) + ", " + (e.end() - dataStart)
                         + "] overlap tensor " + previous.spec().name() + " [" + (previous.begin() - dataStart) + ", "
                         + (previous.end() - dataStart) + "]");

@@ -9,7 +9,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 import io.inf2.tensor.DType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
@@ -183,26 +182,25 @@ class VectorKernelsTest {
         SplittableRandom random = new SplittableRandom(12);
         int k = 517;
         int n = 9;
-        for (CpuKernels lanes : laneWidenings()) {
-            MemorySegment small = randomWeights(random, DType.F16, (long) n * k, false);
-            MemorySegment large = randomWeights(random, DType.F16, (long) n * k, false);
-            for (int j = 0; j < n; j++) {
-                DType.F16.setFloat(large, (long) j * k + (j * 31) % k, 3.5f + j);
-                DType.F16.setFloat(large, (long) j * k + (j * 7 + 2) % k, -1.75f);
-            }
-            for (float big : new float[] {65535.996f, 65536f, 1e30f}) {
-                float[] x = randomFloats(random, k, false);
-                x[(int) (big % 97)] = big;
-                x[200] = -big;
-                for (MemorySegment w : new MemorySegment[] {small, large}) {
-                    float[] expected = new float[n];
-                    float[] actual = new float[n];
-                    reference.linear(x, 1, k, w, DType.F16, null, null, 0, n, expected, n);
-                    lanes.linear(x, 1, k, w, DType.F16, null, null, 0, n, actual, n);
-                    for (int j = 0; j < n; j++) {
-                        assertTrue(Float.isFinite(actual[j]), "x up to " + big + ", row " + j + ": " + actual[j]);
-                        assertLinearClose(x, k, 0, w, DType.F16, j, 0f, expected[j], actual[j]);
-                    }
+        CpuKernels lanes = new VectorKernels(VectorKernels.HalfWidening.LANES);
+        MemorySegment small = randomWeights(random, DType.F16, (long) n * k, false);
+        MemorySegment large = randomWeights(random, DType.F16, (long) n * k, false);
+        for (int j = 0; j < n; j++) {
+            DType.F16.setFloat(large, (long) j * k + (j * 31) % k, 3.5f + j);
+            DType.F16.setFloat(large, (long) j * k + (j * 7 + 2) % k, -1.75f);
+        }
+        for (float big : new float[] {65535.996f, 65536f, 1e30f}) {
+            float[] x = randomFloats(random, k, false);
+            x[(int) (big % 97)] = big;
+            x[200] = -big;
+            for (MemorySegment w : new MemorySegment[] {small, large}) {
+                float[] expected = new float[n];
+                float[] actual = new float[n];
+                reference.linear(x, 1, k, w, DType.F16, null, null, 0, n, expected, n);
+                lanes.linear(x, 1, k, w, DType.F16, null, null, 0, n, actual, n);
+                for (int j = 0; j < n; j++) {
+                    assertTrue(Float.isFinite(actual[j]), "x up to " + big + ", row " + j + ": " + actual[j]);
+                    assertLinearClose(x, k, 0, w, DType.F16, j, 0f, expected[j], actual[j]);
                 }
             }
         }
@@ -220,25 +218,19 @@ class VectorKernelsTest {
             boolean infOrNan = (bits & 0x7C00) == 0x7C00;
             w.set(DType.I16_LE, 2L * bits, (short) (infOrNan ? 0 : bits));
         }
-        for (CpuKernels lanes : laneWidenings()) {
-            float[] x = new float[k];
-            float[] out = new float[n];
-            for (int col = 0; col < k; col++) {
-                x[col] = 1f;
-                lanes.linear(x, 1, k, w, DType.F16, null, null, 0, n, out, n);
-                x[col] = 0f;
-                for (int row = 0; row < n; row++) {
-                    float expected = DType.F16.getFloat(w, (long) row * k + col);
-                    assertEquals(expected, out[row], 0f, lanes + ": weight bits 0x"
-                            + Integer.toHexString(Short.toUnsignedInt(w.get(DType.I16_LE, 2L * (row * k + col)))));
-                }
+        CpuKernels lanes = new VectorKernels(VectorKernels.HalfWidening.LANES);
+        float[] x = new float[k];
+        float[] out = new float[n];
+        for (int col = 0; col < k; col++) {
+            x[col] = 1f;
+            lanes.linear(x, 1, k, w, DType.F16, null, null, 0, n, out, n);
+            x[col] = 0f;
+            for (int row = 0; row < n; row++) {
+                float expected = DType.F16.getFloat(w, (long) row * k + col);
+                assertEquals(expected, out[row], 0f, lanes + ": weight bits 0x"
+                        + Integer.toHexString(Short.toUnsignedInt(w.get(DType.I16_LE, 2L * (row * k + col)))));
             }
         }
-    }
-
-    /** The batch-1 f16 paths that read halves as int lanes. */
-    private static List<VectorKernels> laneWidenings() {
-        return List.of(new VectorKernels(VectorKernels.HalfWidening.LANES));
     }
 
     @Test
@@ -251,25 +243,24 @@ class VectorKernelsTest {
         // ahead from it, and the exact path must take over.
         SplittableRandom random = new SplittableRandom(13);
         int n = 70;
-        for (CpuKernels lanes : laneWidenings()) {
-            for (DType dtype : new DType[] {DType.F16, DType.BF16}) {
-                for (int k : new int[] {768, 1000, 1024}) {
-                    MemorySegment w = ARENA.allocate((long) n * k * dtype.byteSize());
-                    for (long i = 0; i < (long) n * k; i++) {
-                        dtype.setFloat(w, i, random.nextInt(-2, 3) * 0.5f);
-                    }
-                    dtype.setFloat(w, 13L * k + 5, 4f);
-                    dtype.setFloat(w, 14L * k + 700, 1.5f);
-                    float[] x = randomFloats(random, k, true);
-                    for (int[] range : new int[][] {{0, n}, {8, 40}, {12, 20}, {60, 70}, {0, 13}, {3, 29}}) {
-                        MemorySegment upToRange = w.asSlice(0, (long) range[1] * k * dtype.byteSize());
-                        float[] expected = new float[n];
-                        float[] actual = new float[n];
-                        reference.linear(x, 1, k, upToRange, dtype, null, null, range[0], range[1], expected, n);
-                        lanes.linear(x, 1, k, upToRange, dtype, null, null, range[0], range[1], actual, n);
-                        for (int j = range[0]; j < range[1]; j++) {
-                            assertEquals(expected[j], actual[j], dtype + " k=" + k + " rows " + range[0] + ".." + range[1] + ", row " + j);
-                        }
+        CpuKernels lanes = new VectorKernels(VectorKernels.HalfWidening.LANES);
+        for (DType dtype : new DType[] {DType.F16, DType.BF16}) {
+            for (int k : new int[] {768, 1000, 1024}) {
+                MemorySegment w = ARENA.allocate((long) n * k * dtype.byteSize());
+                for (long i = 0; i < (long) n * k; i++) {
+                    dtype.setFloat(w, i, random.nextInt(-2, 3) * 0.5f);
+                }
+                dtype.setFloat(w, 13L * k + 5, 4f);
+                dtype.setFloat(w, 14L * k + 700, 1.5f);
+                float[] x = randomFloats(random, k, true);
+                for (int[] range : new int[][] {{0, n}, {8, 40}, {12, 20}, {60, 70}, {0, 13}, {3, 29}}) {
+                    MemorySegment upToRange = w.asSlice(0, (long) range[1] * k * dtype.byteSize());
+                    float[] expected = new float[n];
+                    float[] actual = new float[n];
+                    reference.linear(x, 1, k, upToRange, dtype, null, null, range[0], range[1], expected, n);
+                    lanes.linear(x, 1, k, upToRange, dtype, null, null, range[0], range[1], actual, n);
+                    for (int j = range[0]; j < range[1]; j++) {
+                        assertEquals(expected[j], actual[j], dtype + " k=" + k + " rows " + range[0] + ".." + range[1] + ", row " + j);
                     }
                 }
             }
