@@ -9,7 +9,6 @@ import io.inf2.tensor.DType;
 import io.inf2.tensor.FloatMatrix;
 import io.inf2.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
@@ -25,8 +24,8 @@ public final class CpuBackend implements ComputeBackend {
     /** Element-wise passes over fewer elements than this run on the calling thread. */
     private static final int MIN_PARALLEL_ELEMENTS = 1 << 15;
 
-    /** Pieces per thread that {@link #parallelFor} aims for. */
-    private static final int PIECES_PER_THREAD = 4;
+    /** Rows of a weight that one thread multiplies together: a whole number of the kernels' tiles. */
+    private static final int ROW_GROUP = 8;
 
     private final WorkerTeam team;
     private final int threads;
@@ -54,20 +53,13 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     /**
-     * Runs body over [0, n) in pieces of at least {@code minChunk} indices, about four per thread so
-     * that a thread slowed down (by another process on a shared machine, or by a costlier piece)
-     * is made up for by the others.
+     * Runs body over [0, n) across the backend's threads in ranges of at least {@code minChunk}
+     * indices (the last may be shorter): each thread takes a contiguous region and the others take
+     * over the back of a region whose thread falls behind ({@link WorkerTeam}), so a thread slowed
+     * down by another process on a shared machine, or by costlier items, is made up for.
      */
     public void parallelFor(int n, int minChunk, RangeBody body) {
-        forkJoin(n, Math.max(Math.max(1, minChunk), (n + PIECES_PER_THREAD * threads - 1) / (PIECES_PER_THREAD * threads)), body);
-    }
-
-    /**
-     * Runs body over [0, n) in pieces of about {@code grain} indices that threads take as they
-     * become free: for items of very different cost (causal attention rows).
-     */
-    private void forkJoin(int n, int grain, RangeBody body) {
-        team.run(n, Math.max(1, grain), body);
+        team.run(n, Math.max(1, minChunk), body);
     }
 
     /** A body over a half-open index range. */
@@ -167,12 +159,14 @@ public final class CpuBackend implements ComputeBackend {
 
     /**
      * outs[i] (=, or += with {@code accumulate}) in · weights[i]ᵀ (+ biases[i]) in one parallel loop
-     * whose pieces are whole groups of eight rows of one weight, so the kernels' tiles never split.
+     * over the weights' rows laid end to end in groups of {@link #ROW_GROUP}, so the kernels' tiles
+     * never split and a thread's share of consecutive weights is one stream.
      */
     private void products(FloatMatrix in, List<Tensor> weights, List<Tensor> biases, List<FloatMatrix> outs, boolean accumulate,
                           String op) {
         int rows = in.rows();
-        List<int[]> pieces = new ArrayList<>(); // {weight index, first row, end row}
+        int[] firstGroup = new int[weights.size() + 1];
+        long work = 0;
         for (int i = 0; i < weights.size(); i++) {
             Tensor weight = weights.get(i);
             FloatMatrix o = outs.get(i);
@@ -183,29 +177,46 @@ public final class CpuBackend implements ComputeBackend {
             if (rows != o.rows()) {
                 throw new IllegalArgumentException(op + " " + weight.name() + ": " + rows + " input rows, " + o.rows() + " output rows");
             }
-            long work = (long) rows * n * k;
-            int chunk = work < MIN_PARALLEL_WORK ? n : (Math.max(8, n / (threads * PIECES_PER_THREAD)) + 7) & ~7;
-            for (int from = 0; from < n; from += chunk) {
-                pieces.add(new int[] {i, from, Math.min(n, from + chunk)});
-            }
+            work += (long) rows * n * k;
+            firstGroup[i + 1] = firstGroup[i] + (n + ROW_GROUP - 1) / ROW_GROUP;
         }
-        parallelFor(pieces.size(), 1, (first, end) -> {
-            for (int p = first; p < end; p++) {
-                int[] piece = pieces.get(p);
-                Tensor weight = weights.get(piece[0]);
-                Tensor bias = biases.get(piece[0]);
-                FloatMatrix o = outs.get(piece[0]);
+        int groups = firstGroup[weights.size()];
+        CpuKernels.OneRow[] oneRow = rows == 1 ? prepareOneRow(in.data(), in.cols(), weights) : null;
+        parallelFor(groups, work < MIN_PARALLEL_WORK ? groups : 1, (from, to) -> {
+            for (int i = 0; i < weights.size(); i++) {
+                int first = Math.max(from, firstGroup[i]);
+                int end = Math.min(to, firstGroup[i + 1]);
+                if (first >= end) {
+                    continue;
+                }
+                Tensor weight = weights.get(i);
+                Tensor bias = biases.get(i);
+                FloatMatrix o = outs.get(i);
                 MemorySegment b = bias == null ? null : bias.data();
                 DType bt = bias == null ? null : bias.dtype();
-                if (accumulate) {
-                    kernels.linearAdd(in.data(), rows, weight.cols(), weight.data(), weight.dtype(), b, bt, piece[1], piece[2],
+                int nFrom = (first - firstGroup[i]) * ROW_GROUP;
+                int nTo = Math.min(weight.rows(), (end - firstGroup[i]) * ROW_GROUP);
+                if (oneRow != null) {
+                    kernels.linearOneRow(oneRow[i], weight.data(), b, bt, nFrom, nTo, o.data(), accumulate);
+                } else if (accumulate) {
+                    kernels.linearAdd(in.data(), rows, weight.cols(), weight.data(), weight.dtype(), b, bt, nFrom, nTo,
                             o.data(), weight.rows());
                 } else {
-                    kernels.linear(in.data(), rows, weight.cols(), weight.data(), weight.dtype(), b, bt, piece[1], piece[2],
+                    kernels.linear(in.data(), rows, weight.cols(), weight.data(), weight.dtype(), b, bt, nFrom, nTo,
                             o.data(), weight.rows());
                 }
             }
         });
+    }
+
+    /** The input row prepared once for each weight's type (weights of one type share it). */
+    private CpuKernels.OneRow[] prepareOneRow(float[] x, int k, List<Tensor> weights) {
+        CpuKernels.OneRow[] prepared = new CpuKernels.OneRow[weights.size()];
+        for (int i = 0; i < prepared.length; i++) {
+            DType dtype = weights.get(i).dtype();
+            prepared[i] = i > 0 && prepared[i - 1].dtype() == dtype ? prepared[i - 1] : kernels.prepareOneRow(x, k, dtype);
+        }
+        return prepared;
     }
 
     @Override
@@ -347,7 +358,7 @@ public final class CpuBackend implements ComputeBackend {
     /**
      * Each (query row, KV head) is one task: the group's query heads attend over the rows of their
      * sequence up to and including their own, in one pass ({@link CpuAttention}). Task cost grows
-     * with the row's position, so tasks are handed out in small stolen pieces.
+     * with the row's position; the team's threads take over the back of a region whose thread falls behind.
      */
     @Override
     public void causalAttention(Activations q, Activations k, Activations v, int[] starts, int[] lengths,
@@ -389,8 +400,7 @@ public final class CpuBackend implements ComputeBackend {
                 }
             }
         }
-        int grain = Math.max(1, tasks / (threads * 16));
-        forkJoin(tasks, grain, (from, to) -> {
+        parallelFor(tasks, 1, (from, to) -> {
             CpuAttention.Group attention = new CpuAttention.Group(kernels, group, headDim);
             float[] lse = new float[group];
             for (int task = from; task < to; task++) {

@@ -28,6 +28,32 @@ public interface CpuKernels {
     void linearAdd(float[] x, int rows, int k, MemorySegment weight, DType dtype, MemorySegment bias, DType biasType,
                    int nFrom, int nTo, float[] out, int outCols);
 
+    /**
+     * x (one row of k) made ready once for every {@link #linearOneRow} call of one operation over
+     * {@code dtype} weights. A decode step at batch 1 splits each weight's rows into many ranges over
+     * the threads, so kernels that rearrange the input row do it here once, not in every range.
+     */
+    default OneRow prepareOneRow(float[] x, int k, DType dtype) {
+        return new OneRow(x, k, dtype, null);
+    }
+
+    /** An input row from {@link #prepareOneRow}: x, and x as the kernels rearranged it (null when they did not). */
+    record OneRow(float[] x, int k, DType dtype, float[] rearranged) {
+    }
+
+    /**
+     * {@link #linear} with rows = 1 (or {@link #linearAdd} with {@code accumulate}) over rows [nFrom, nTo)
+     * of a {@code row.dtype()} weight, on an input from {@link #prepareOneRow}.
+     */
+    default void linearOneRow(OneRow row, MemorySegment weight, MemorySegment bias, DType biasType, int nFrom, int nTo,
+                              float[] out, boolean accumulate) {
+        if (accumulate) {
+            linearAdd(row.x(), 1, row.k(), weight, row.dtype(), bias, biasType, nFrom, nTo, out, out.length);
+        } else {
+            linear(row.x(), 1, row.k(), weight, row.dtype(), bias, biasType, nFrom, nTo, out, out.length);
+        }
+    }
+
     /** Σ a[aOff + i] · b[bOff + i] for i in [0, n). */
     float dot(float[] a, int aOff, float[] b, int bOff, int n);
 

@@ -11,6 +11,7 @@ import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -201,8 +202,12 @@ public final class VectorKernels implements CpuKernels {
     /** Every path below adds its products to out, so out starts as the bias, or as itself plus the bias. */
     private void product(float[] x, int rows, int k, MemorySegment weight, DType dtype, MemorySegment bias, DType biasType,
                          int nFrom, int nTo, float[] out, int outCols, boolean accumulate) {
-        if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16) {
-            throw new IllegalArgumentException("linear weights must be F32, F16 or BF16, got " + dtype);
+        requireLinearType(dtype);
+        Scratch scratch = SCRATCH.get();
+        if (rows == 1) {
+            startOneRow(bias, biasType, nFrom, nTo, out, accumulate, scratch);
+            linearOneRow(x, k, weight, dtype, nFrom, nTo, out, scratch, rearrange(x, k, dtype, scratch.pairs(k)));
+            return;
         }
         for (int n = nFrom; n < nTo; n++) {
             float b = bias == null ? 0f : biasType.getFloat(bias, n);
@@ -211,13 +216,62 @@ public final class VectorKernels implements CpuKernels {
                 out[i] = accumulate ? out[i] + b : b;
             }
         }
-        Scratch scratch = SCRATCH.get();
-        if (rows == 1) {
-            linearOneRow(x, k, weight, dtype, nFrom, nTo, out, scratch);
-        } else if (rows >= BROADCAST_MIN_ROWS) {
+        if (rows >= BROADCAST_MIN_ROWS) {
             linearBroadcast(x, rows, k, weight, dtype, nFrom, nTo, out, outCols, scratch);
         } else {
             linearDot(x, rows, k, weight, dtype, nFrom, nTo, out, outCols, scratch.panel);
+        }
+    }
+
+    @Override
+    public OneRow prepareOneRow(float[] x, int k, DType dtype) {
+        requireLinearType(dtype);
+        return new OneRow(x, k, dtype, rearrange(x, k, dtype, new float[k]));
+    }
+
+    @Override
+    public void linearOneRow(OneRow row, MemorySegment weight, MemorySegment bias, DType biasType, int nFrom, int nTo,
+                             float[] out, boolean accumulate) {
+        Scratch scratch = SCRATCH.get();
+        startOneRow(bias, biasType, nFrom, nTo, out, accumulate, scratch);
+        linearOneRow(row.x(), row.k(), weight, row.dtype(), nFrom, nTo, out, scratch, row.rearranged());
+    }
+
+    private static void requireLinearType(DType dtype) {
+        if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16) {
+            throw new IllegalArgumentException("linear weights must be F32, F16 or BF16, got " + dtype);
+        }
+    }
+
+    /**
+     * x as the one-row kernels read it for {@code dtype} weights, written into {@code into}: split into
+     * pairs ({@link #splitPairs}) for bf16, and for f16 on the lane path, scaled; null where they read
+     * x itself (f32, f16 widened by the hardware) or where the scaled pairs would not be finite.
+     */
+    private float[] rearrange(float[] x, int k, DType dtype, float[] into) {
+        return switch (dtype) {
+            case BF16 -> splitPairs(x, k, into, 1f);
+            case F16 -> halfWidening == HalfWidening.LANES ? splitPairs(x, k, into, HALF_SCALE) : null;
+            default -> null;
+        };
+    }
+
+    /** out[nFrom, nTo) of a one-row product set to the bias (or zero), or with {@code accumulate} the bias added to it. */
+    private void startOneRow(MemorySegment bias, DType biasType, int nFrom, int nTo, float[] out, boolean accumulate,
+                             Scratch scratch) {
+        if (bias == null) {
+            if (!accumulate) {
+                Arrays.fill(out, nFrom, nTo, 0f);
+            }
+        } else if (!accumulate) {
+            widen(bias, biasType, nFrom, out, nFrom, nTo - nFrom);
+        } else {
+            float[] widened = scratch.panel;
+            for (int from = nFrom; from < nTo; from += widened.length) {
+                int count = Math.min(widened.length, nTo - from);
+                widen(bias, biasType, from, widened, 0, count);
+                axpy(1f, widened, 0, out, from, count);
+            }
         }
     }
 
@@ -226,7 +280,8 @@ public final class VectorKernels implements CpuKernels {
      * several weight rows at a time (several memory streams for the prefetchers, independent FMA
      * chains), each weight multiplied as soon as it is widened. bf16 rows are loaded as int lanes of
      * two elements each, the even elements (low 16 bits) and the odd ones (high 16 bits) going to
-     * separate vectors, so x is split the same way once per call ({@link #splitPairs}); long rows
+     * separate vectors, so x is split the same way, once per operation where the backend prepares it
+     * ({@link #prepareOneRow}, {@link #splitPairs}); long rows
      * eight at a time, which streamed from memory measured 1.15 to 1.6 times the rate of four, short
      * ones ({@link #TOUCH_AHEAD_MAX_ROW_BYTES}) four at a time with the next tile touched ahead, as
      * f16 rows are (opt-125m decode: 1.04 to 1.15 times the rate of eight, in four alternated runs
@@ -236,27 +291,24 @@ public final class VectorKernels implements CpuKernels {
      * four at a time.
      */
     private void linearOneRow(float[] x, int k, MemorySegment weight, DType dtype, int nFrom, int nTo,
-                              float[] out, Scratch scratch) {
+                              float[] out, Scratch scratch, float[] pairs) {
         int n = nFrom;
         int touched = 0;
         switch (dtype) {
             case BF16 -> {
-                float[] pairs = splitPairs(x, k, scratch.pairs(k), 1f);
                 if (2L * k > TOUCH_AHEAD_MAX_ROW_BYTES) {
                     for (; n + 2 * DOT_ROWS <= nTo; n += 2 * DOT_ROWS) {
                         dotRowsBf16x8(pairs, x, k, weight, n, out);
                     }
                 }
                 for (; n + DOT_ROWS <= nTo; n += DOT_ROWS) {
-                    touched += dotRowsBf16(pairs, x, k, weight, n, out, ahead(n, DOT_ROWS, nTo, 2L * k));
+                    touched += dotRowsBf16(pairs, x, k, weight, n, out, ahead(n, DOT_ROWS, weight, 2L * k));
                 }
             }
             case F16 -> {
-                float[] pairs = halfWidening == HalfWidening.LANES
-                        ? splitPairs(x, k, scratch.pairs(k), HALF_SCALE) : null;
                 for (; n + DOT_ROWS <= nTo; n += DOT_ROWS) {
                     int read = pairs == null ? LANES_REFUSED
-                            : dotRowsF16Lanes(pairs, x, k, weight, n, out, ahead(n, DOT_ROWS, nTo, 2L * k));
+                            : dotRowsF16Lanes(pairs, x, k, weight, n, out, ahead(n, DOT_ROWS, weight, 2L * k));
                     if (read == LANES_REFUSED) {
                         touched += dotRowsF16(x, k, weight, n, out, scratch.panel);
                     } else {
@@ -278,11 +330,13 @@ public final class VectorKernels implements CpuKernels {
 
     /**
      * Where the tile of {@code rows} rows after the one at row n starts, in bytes, when rows are short
-     * ({@link #TOUCH_AHEAD_MAX_ROW_BYTES}) and that tile lies within this piece's rows [.., nTo);
-     * otherwise {@link #NO_TOUCH}.
+     * ({@link #TOUCH_AHEAD_MAX_ROW_BYTES}) and that tile lies within the weight; otherwise
+     * {@link #NO_TOUCH}. The tile may lie past the rows this call multiplies: a thread's next range
+     * usually starts there ({@link WorkerTeam}), and where another thread has it, it is only read.
      */
-    private static long ahead(int n, int rows, int nTo, long rowBytes) {
-        return rowBytes <= TOUCH_AHEAD_MAX_ROW_BYTES && n + 2 * rows <= nTo ? (n + rows) * rowBytes : NO_TOUCH;
+    private static long ahead(int n, int rows, MemorySegment weight, long rowBytes) {
+        long at = (n + rows) * rowBytes;
+        return rowBytes <= TOUCH_AHEAD_MAX_ROW_BYTES && at + rows * rowBytes <= weight.byteSize() ? at : NO_TOUCH;
     }
 
     /** {@link #ahead} when no tile is to be touched: a loop-invariant test in the kernels' loops. */
@@ -320,22 +374,27 @@ public final class VectorKernels implements CpuKernels {
      * (|x| ≥ 2^16 at the f16 scale, or a non-finite x), where the caller takes another path.
      */
     private static float[] splitPairs(float[] x, int k, float[] pairs, float scale) {
-        float limit = Float.MAX_VALUE / scale;
         int blocked = k - k % PAIR_BLOCK;
+        FloatVector largest = FloatVector.zero(FLOATS);
         for (int b = 0; b < blocked; b += PAIR_BLOCK) {
-            for (int j = 0; j < LANES; j++) {
-                float even = x[b + 2 * j];
-                float odd = x[b + 2 * j + 1];
-                if (scale != 1f && !(Math.abs(even) <= limit && Math.abs(odd) <= limit)) {
-                    return null;
-                }
-                pairs[b + j] = even * scale;
-                pairs[b + LANES + j] = odd * scale;
-            }
+            FloatVector low = FloatVector.fromArray(FLOATS, x, b);
+            FloatVector high = FloatVector.fromArray(FLOATS, x, b + LANES);
+            largest = largest.max(low.abs()).max(high.abs());
+            low.rearrange(EVEN_LANES, high).mul(scale).intoArray(pairs, b);
+            low.rearrange(ODD_LANES, high).mul(scale).intoArray(pairs, b + LANES);
+        }
+        // NaN lanes make the maximum NaN, which fails the test as infinite ones do.
+        if (scale != 1f && !(largest.reduceLanes(VectorOperators.MAX) <= Float.MAX_VALUE / scale)) {
+            return null;
         }
         System.arraycopy(x, blocked, pairs, blocked, k - blocked);
         return pairs;
     }
+
+    /** Lane j takes lane 2j of the pair of vectors {@code (a, b)} in {@code a.rearrange(EVEN_LANES, b)}: the even elements. */
+    private static final VectorShuffle<Float> EVEN_LANES = VectorShuffle.fromOp(FLOATS, j -> 2 * j);
+    /** Likewise the odd elements: lane j takes lane 2j + 1. */
+    private static final VectorShuffle<Float> ODD_LANES = VectorShuffle.fromOp(FLOATS, j -> 2 * j + 1);
 
     /**
      * The f16 lane path's factor on x: an f16 half moved into f32 bit positions by shifts alone

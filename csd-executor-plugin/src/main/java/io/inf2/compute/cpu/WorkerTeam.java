@@ -2,6 +2,7 @@ package io.inf2.compute.cpu;
 
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 
@@ -10,11 +11,18 @@ import java.util.concurrent.locks.LockSupport;
  * {@code threads − 1} workers that stay alive between loops. A decode step at batch 1 runs a few
  * hundred short loops (tens to hundreds of microseconds each); a fork-join pool parks its workers
  * between them and forks a task tree per loop, which at that scale costs as much as the loop. Here
- * a loop is published with one volatile write, workers that are still spinning from the previous
- * loop pick it up at once, and pieces of the index range are handed out by one atomic counter, so
- * items of very different cost (causal attention rows) still balance.
+ * a loop is published with one volatile write and workers that are still spinning from the previous
+ * loop pick it up at once.
  *
- * <p>Workers spin for {@link #SPIN_NANOS} after their last piece, then park until the next loop.
+ * <p>The index range is cut into one contiguous region per thread. Each thread works through its own
+ * region from the front in claims of a quarter of what is left (at least one unit), then takes work
+ * from the back of the other regions the same way. A thread at batch-1 decode therefore reads one
+ * weight stream front to back (the prefetchers' best case), and a thread that is slow (descheduled
+ * on a shared machine, or given costlier items such as long causal attention rows) loses the back of
+ * its region to the others down to one unit, so the loop ends with every thread busy to within a unit
+ * instead of waiting for a whole piece.
+ *
+ * <p>Workers spin for {@link #SPIN_NANOS} after their last claim, then park until the next loop.
  * One loop runs at a time: a loop started while another is running (from another thread, or from
  * inside a loop body) runs on its calling thread alone, which is correct, only not parallel.
  */
@@ -25,39 +33,89 @@ final class WorkerTeam implements AutoCloseable {
      * decode step (a few microseconds), short enough that an idle engine leaves the cores alone.
      */
     private static final long SPIN_NANOS = 50_000;
+    /** A claim takes this fraction of what is left of a region: few claims, and little stuck behind a slow thread. */
+    private static final int CLAIM_DIVISOR = 4;
+    /** Longs between two regions' states, so that claims on different regions do not share a cache line. */
+    private static final int STATE_STRIDE = 16;
 
-    /** One published loop: the body, its range cut into pieces, and how far it has got. */
+    /**
+     * One published loop. A region's state packs its next unclaimed unit (high half) and the end of its
+     * unclaimed units (low half); owners advance the first, others pull back the second.
+     */
     private static final class Loop {
         final CpuBackend.RangeBody body;
         final int n;
-        final int grain;
-        final int pieces;
-        final AtomicInteger next = new AtomicInteger();
-        final AtomicInteger finished = new AtomicInteger();
+        final int unit;
+        final int units;
+        final int regions;
+        final AtomicLongArray states;
+        final AtomicInteger finishedUnits = new AtomicInteger();
         final AtomicReference<Throwable> failure = new AtomicReference<>();
 
-        Loop(CpuBackend.RangeBody body, int n, int grain) {
+        Loop(CpuBackend.RangeBody body, int n, int unit, int regions) {
             this.body = body;
             this.n = n;
-            this.grain = grain;
-            this.pieces = (n + grain - 1) / grain;
+            this.unit = unit;
+            this.units = (int) ((n + (long) unit - 1) / unit);
+            this.regions = Math.min(regions, units);
+            this.states = new AtomicLongArray(this.regions * STATE_STRIDE);
+            for (int r = 0; r < this.regions; r++) {
+                states.set(r * STATE_STRIDE, pack((int) ((long) units * r / this.regions), (int) ((long) units * (r + 1) / this.regions)));
+            }
         }
 
-        /** Runs pieces until none are left. */
-        void work() {
-            int piece;
-            while ((piece = next.getAndIncrement()) < pieces) {
-                try {
-                    if (failure.get() == null) {
-                        int from = piece * grain;
-                        body.run(from, Math.min(n, from + grain));
-                    }
-                } catch (Throwable e) {
-                    failure.compareAndSet(null, e);
-                } finally {
-                    finished.incrementAndGet();
+        /** Works through thread {@code self}'s own region, then the others' until every unit is claimed. */
+        void work(int self) {
+            if (self < regions) {
+                int[] claim = new int[2];
+                while (claim(self, true, claim)) {
+                    runUnits(claim[0], claim[1]);
                 }
             }
+            for (int i = 1; i < regions; i++) {
+                int victim = (self + i) % regions;
+                int[] claim = new int[2];
+                while (claim(victim, false, claim)) {
+                    runUnits(claim[0], claim[1]);
+                }
+            }
+        }
+
+        /** Claims units of a region, from its front or its back, into {@code claim}; false once it has none left. */
+        private boolean claim(int region, boolean front, int[] claim) {
+            int at = region * STATE_STRIDE;
+            while (true) {
+                long state = states.get(at);
+                int first = (int) (state >>> 32);
+                int end = (int) state;
+                int left = end - first;
+                if (left <= 0) {
+                    return false;
+                }
+                int take = Math.max(1, left / CLAIM_DIVISOR);
+                long next = front ? pack(first + take, end) : pack(first, end - take);
+                if (states.compareAndSet(at, state, next)) {
+                    claim[0] = front ? first : end - take;
+                    claim[1] = front ? first + take : end;
+                    return true;
+                }
+            }
+        }
+
+        private void runUnits(int firstUnit, int endUnit) {
+            try {
+                if (failure.get() == null) {
+                    body.run(firstUnit * unit, (int) Math.min(n, (long) endUnit * unit));
+                }
+            } catch (Throwable e) {
+                failure.compareAndSet(null, e);
+            } finally {
+                finishedUnits.addAndGet(endUnit - firstUnit);
+            }
+        }
+
+        private static long pack(int first, int end) {
+            return (long) first << 32 | (end & 0xFFFFFFFFL);
         }
     }
 
@@ -71,7 +129,8 @@ final class WorkerTeam implements AutoCloseable {
     WorkerTeam(int threads, String name) {
         workers = new Thread[threads - 1];
         for (int i = 0; i < workers.length; i++) {
-            workers[i] = Thread.ofPlatform().daemon().name(name + "-" + (i + 1)).start(this::workerLoop);
+            int self = i + 1;
+            workers[i] = Thread.ofPlatform().daemon().name(name + "-" + self).start(() -> workerLoop(self));
         }
     }
 
@@ -79,25 +138,32 @@ final class WorkerTeam implements AutoCloseable {
         return workers.length + 1;
     }
 
-    /** Runs body over [0, n) in pieces of {@code grain} indices across the team; returns when all are done. */
-    void run(int n, int grain, CpuBackend.RangeBody body) {
+    /**
+     * Runs body over [0, n) across the team and returns when all of it is done. Every range body gets
+     * starts and ends on a multiple of {@code unit} (the last may end at n), so a body's own blocks of
+     * {@code unit} indices are never split between threads.
+     */
+    void run(int n, int unit, CpuBackend.RangeBody body) {
         if (n <= 0) {
             return;
         }
-        if (workers.length == 0 || n <= grain || !busy.compareAndSet(false, true)) {
+        if (unit < 1) {
+            throw new IllegalArgumentException("parallel loop unit must be at least 1, got " + unit);
+        }
+        if (workers.length == 0 || n <= unit || !busy.compareAndSet(false, true)) {
             body.run(0, n);
             return;
         }
-        Loop loop = new Loop(body, n, grain);
+        Loop loop = new Loop(body, n, unit, threads());
         try {
             current = loop;
             generation++;
             for (Thread w : workers) {
                 LockSupport.unpark(w);
             }
-            loop.work();
+            loop.work(0);
             int spins = 0;
-            while (loop.finished.get() < loop.pieces) {
+            while (loop.finishedUnits.get() < loop.units) {
                 // A worker still on its last piece: spin, but on an oversubscribed machine give it the core.
                 if (++spins < 1 << 12) {
                     Thread.onSpinWait();
@@ -121,7 +187,7 @@ final class WorkerTeam implements AutoCloseable {
         }
     }
 
-    private void workerLoop() {
+    private void workerLoop(int self) {
         long seen = 0;
         while (!closed) {
             long spinUntil = System.nanoTime() + SPIN_NANOS;
@@ -136,7 +202,7 @@ final class WorkerTeam implements AutoCloseable {
             seen = generation;
             Loop loop = current;
             if (loop != null) {
-                loop.work();
+                loop.work(self);
             }
         }
     }

@@ -1,5 +1,6 @@
 package io.inf2.compute.cpu;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -9,6 +10,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 import io.inf2.tensor.DType;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
@@ -234,10 +237,10 @@ class VectorKernelsTest {
     }
 
     @Test
-    void oneRowLinearOverShortRowsReadsAheadOnlyWithinItsRowRange() {
-        // Rows of at most 2 KiB have the next tile read ahead while the current one is multiplied.
-        // Each range gets a weight segment that ends at its last row, so a read past the range's
-        // rows fails; weights in {-1, -0.5, 0, 0.5, 1} and integer x keep every sum exact, so the
+    void oneRowLinearOverShortRowsReadsAheadOnlyWithinTheWeight() {
+        // Rows of at most 2 KiB have the next tile read ahead while the current one is multiplied,
+        // past the range's rows where the weight goes on. Each range is multiplied with the whole
+        // weight and with a segment that ends at its last row, where a read past the segment fails; weights in {-1, -0.5, 0, 0.5, 1} and integer x keep every sum exact, so the
         // fast results must equal the reference bit for bit. One tile in the f16 weights holds 4 and
         // 1.5, whose exponent fields OR to 31: the lane path refuses that tile after having read
         // ahead from it, and the exact path must take over.
@@ -254,13 +257,15 @@ class VectorKernelsTest {
                 dtype.setFloat(w, 14L * k + 700, 1.5f);
                 float[] x = randomFloats(random, k, true);
                 for (int[] range : new int[][] {{0, n}, {8, 40}, {12, 20}, {60, 70}, {0, 13}, {3, 29}}) {
-                    MemorySegment upToRange = w.asSlice(0, (long) range[1] * k * dtype.byteSize());
-                    float[] expected = new float[n];
-                    float[] actual = new float[n];
-                    reference.linear(x, 1, k, upToRange, dtype, null, null, range[0], range[1], expected, n);
-                    lanes.linear(x, 1, k, upToRange, dtype, null, null, range[0], range[1], actual, n);
-                    for (int j = range[0]; j < range[1]; j++) {
-                        assertEquals(expected[j], actual[j], dtype + " k=" + k + " rows " + range[0] + ".." + range[1] + ", row " + j);
+                    for (MemorySegment weight : List.of(w, w.asSlice(0, (long) range[1] * k * dtype.byteSize()))) {
+                        float[] expected = new float[n];
+                        float[] actual = new float[n];
+                        reference.linear(x, 1, k, weight, dtype, null, null, range[0], range[1], expected, n);
+                        lanes.linear(x, 1, k, weight, dtype, null, null, range[0], range[1], actual, n);
+                        for (int j = range[0]; j < range[1]; j++) {
+                            assertEquals(expected[j], actual[j], dtype + " k=" + k + " rows " + range[0] + ".." + range[1]
+                                    + " of " + weight.byteSize() / ((long) k * dtype.byteSize()) + ", row " + j);
+                        }
                     }
                 }
             }
@@ -299,6 +304,48 @@ class VectorKernelsTest {
                     for (int i = 0; i < rows * n; i++) {
                         assertEquals(expected[i], actual[i], dtype + " " + ((VectorKernels) kernels).halfWidening() + " rows="
                                 + rows + " at " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * One row prepared once and multiplied in ranges, as the backend's threads do at batch 1: each range
+     * with or without a bias, set or added, must give the reference's values exactly (integer inputs),
+     * and rows outside the ranges must stay as they were.
+     */
+    @Test
+    void aPreparedRowMultipliedInRangesMatchesTheReference() {
+        SplittableRandom random = new SplittableRandom(7);
+        for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+            int k = 200;
+            int n = 45;
+            float[] x = randomFloats(random, k, true);
+            MemorySegment w = randomWeights(random, dtype, (long) n * k, true);
+            MemorySegment bias = randomWeights(random, DType.F16, n, true);
+            float[] start = randomFloats(random, n, true);
+            for (boolean accumulate : new boolean[] {false, true}) {
+                for (MemorySegment b : Arrays.asList(null, bias)) {
+                    float[] expected = start.clone();
+                    if (accumulate) {
+                        reference.linearAdd(x, 1, k, w, dtype, b, DType.F16, 0, n, expected, n);
+                    } else {
+                        reference.linear(x, 1, k, w, dtype, b, DType.F16, 0, n, expected, n);
+                    }
+                    for (CpuKernels kernels : fastLinear) {
+                        CpuKernels.OneRow row = kernels.prepareOneRow(x, k, dtype);
+                        float[] actual = start.clone();
+                        for (int[] range : new int[][] {{0, 8}, {8, 9}, {9, 40}, {40, 45}}) {
+                            kernels.linearOneRow(row, w, b, DType.F16, range[0], range[1], actual, accumulate);
+                        }
+                        assertArrayEquals(expected, actual, dtype + " " + ((VectorKernels) kernels).halfWidening()
+                                + " accumulate=" + accumulate + " bias=" + (b != null));
+                        float[] partial = start.clone();
+                        kernels.linearOneRow(row, w, b, DType.F16, 9, 40, partial, accumulate);
+                        for (int j = 0; j < n; j++) {
+                            assertEquals(j >= 9 && j < 40 ? expected[j] : start[j], partial[j], "row " + j + " of range 9..40");
+                        }
                     }
                 }
             }

@@ -9,20 +9,21 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import org.junit.jupiter.api.Test;
 
 class WorkerTeamTest {
 
     @Test
-    void everyIndexRunsExactlyOnceOverManyBackToBackLoops() {
+    void everyIndexRunsExactlyOnceInWholeUnitsOverManyBackToBackLoops() {
         try (WorkerTeam team = new WorkerTeam(3, "test-team")) {
             for (int loop = 0; loop < 2000; loop++) {
                 int n = 1 + loop % 97;
-                int grain = 1 + loop % 7;
+                int unit = 1 + loop % 7;
                 AtomicIntegerArray hits = new AtomicIntegerArray(n);
-                team.run(n, grain, (from, to) -> {
-                    assertTrue(to - from <= grain && from < to, "piece [" + from + ", " + to + ")");
+                team.run(n, unit, (from, to) -> {
+                    assertTrue(from < to && from % unit == 0 && (to % unit == 0 || to == n), "range [" + from + ", " + to + ")");
                     for (int i = from; i < to; i++) {
                         hits.incrementAndGet(i);
                     }
@@ -54,11 +55,46 @@ class WorkerTeamTest {
     }
 
     @Test
+    void aThreadThatStallsHasTheRestOfItsRegionTakenOver() {
+        try (WorkerTeam team = new WorkerTeam(2, "test-team")) {
+            int n = 100;
+            Thread caller = Thread.currentThread();
+            AtomicIntegerArray hits = new AtomicIntegerArray(n);
+            AtomicInteger doneElsewhere = new AtomicInteger();
+            AtomicInteger stalledRange = new AtomicInteger(-1);
+            team.run(n, 1, (from, to) -> {
+                for (int i = from; i < to; i++) {
+                    hits.incrementAndGet(i);
+                }
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                if (Thread.currentThread() == caller && stalledRange.compareAndSet(-1, to - from)) {
+                    // The caller's first range (the front of its own region) stalls until the worker has
+                    // done everything else: its own region and the rest of the caller's.
+                    while (doneElsewhere.get() < n - (to - from) && System.nanoTime() < deadline) {
+                        Thread.onSpinWait();
+                    }
+                } else {
+                    // The worker starts only once the caller holds its first range, so it cannot finish first.
+                    while (stalledRange.get() < 0 && System.nanoTime() < deadline) {
+                        Thread.onSpinWait();
+                    }
+                    doneElsewhere.addAndGet(to - from);
+                }
+            });
+            assertEquals(n - stalledRange.get(), doneElsewhere.get(), "indices the worker ran while the caller stalled");
+            assertTrue(stalledRange.get() < n / 2, "the caller's first range held " + stalledRange.get() + " of its 50");
+            for (int i = 0; i < n; i++) {
+                assertEquals(1, hits.get(i), "index " + i);
+            }
+        }
+    }
+
+    @Test
     void aFailingPieceIsRethrownToTheCallerAndTheTeamStaysUsable() {
         try (WorkerTeam team = new WorkerTeam(4, "test-team")) {
-            IllegalArgumentException boom = new IllegalArgumentException("piece 37 failed");
+            IllegalArgumentException boom = new IllegalArgumentException("index 37 failed");
             IllegalArgumentException thrown = assertThrows(IllegalArgumentException.class, () -> team.run(100, 1, (from, to) -> {
-                if (from == 37) {
+                if (from <= 37 && 37 < to) {
                     throw boom;
                 }
             }));
