@@ -64,18 +64,20 @@ final class WorkerTeam implements AutoCloseable {
             }
         }
 
-        /** Works through thread {@code self}'s own region, then the others' until every unit is claimed. */
+        /**
+         * Works through thread {@code self}'s own region (a thread with none has loops of fewer units than
+         * threads), then the others' from their backs, until every unit is claimed.
+         */
         void work(int self) {
+            int[] claim = new int[2];
             if (self < regions) {
-                int[] claim = new int[2];
                 while (claim(self, true, claim)) {
                     runUnits(claim[0], claim[1]);
                 }
             }
-            for (int i = 1; i < regions; i++) {
-                int victim = (self + i) % regions;
-                int[] claim = new int[2];
-                while (claim(victim, false, claim)) {
+            for (int i = 0; i < regions; i++) {
+                int region = (self + i) % regions;
+                while (claim(region, false, claim)) {
                     runUnits(claim[0], claim[1]);
                 }
             }
