@@ -281,11 +281,11 @@ public final class VectorKernels implements CpuKernels {
      * chains), each weight multiplied as soon as it is widened. bf16 rows are loaded as int lanes of
      * two elements each, the even elements (low 16 bits) and the odd ones (high 16 bits) going to
      * separate vectors, so x is split the same way, once per operation where the backend prepares it
-     * ({@link #prepareOneRow}, {@link #splitPairs}); long rows
-     * eight at a time, which streamed from memory measured 1.15 to 1.6 times the rate of four, short
-     * ones ({@link #TOUCH_AHEAD_MAX_ROW_BYTES}) four at a time with the next tile touched ahead, as
-     * f16 rows are (opt-125m decode: 1.04 to 1.15 times the rate of eight, in four alternated runs
-     * each against the bandwidth measured around them). f16 rows are
+     * ({@link #prepareOneRow}, {@link #splitPairs}); rows longer than {@link #EIGHT_ROW_MIN_ROW_BYTES}
+     * eight at a time, which streamed from memory measured 1.15 to 1.6 times the rate of four, the
+     * others four at a time, short ones ({@link #TOUCH_AHEAD_MAX_ROW_BYTES}) with the next tile touched
+     * ahead, as f16 rows are (opt-125m decode: 1.04 to 1.15 times the rate of eight, in four alternated
+     * runs each against the bandwidth measured around them). f16 rows are
      * read the same way ({@link #dotRowsF16Lanes}) or widened through a small L1 buffer
      * ({@link #dotRowsF16}), as {@link HalfWidening} says. f32 rows already stream at memory speed
      * four at a time.
@@ -296,7 +296,7 @@ public final class VectorKernels implements CpuKernels {
         int touched = 0;
         switch (dtype) {
             case BF16 -> {
-                if (2L * k > TOUCH_AHEAD_MAX_ROW_BYTES) {
+                if (2L * k > EIGHT_ROW_MIN_ROW_BYTES) {
                     for (; n + 2 * DOT_ROWS <= nTo; n += 2 * DOT_ROWS) {
                         dotRowsBf16x8(pairs, x, k, weight, n, out);
                     }
@@ -338,6 +338,14 @@ public final class VectorKernels implements CpuKernels {
         long at = (n + rows) * rowBytes;
         return rowBytes <= TOUCH_AHEAD_MAX_ROW_BYTES && at + rows * rowBytes <= weight.byteSize() ? at : NO_TOUCH;
     }
+
+    /**
+     * bf16 rows longer than this go eight at a time ({@link #dotRowsBf16x8}): LLaMA's 4096- and
+     * 11008-wide rows. Rows of up to 3072 columns go four at a time: opt-125m's 3072-wide MLP rows
+     * read eight at a time left its decode at a median of 66% of the bound against 69% four at a time
+     * (ten alternated pairs, tokens/s 51.7 against 55.1), once each thread streamed a contiguous region.
+     */
+    private static final long EIGHT_ROW_MIN_ROW_BYTES = 6144;
 
     /** {@link #ahead} when no tile is to be touched: a loop-invariant test in the kernels' loops. */
     private static final long NO_TOUCH = -1;
