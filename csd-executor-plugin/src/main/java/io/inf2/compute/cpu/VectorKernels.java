@@ -44,15 +44,16 @@ import jdk.incubator.vector.VectorSpecies;
  * a shift by 16 (13 elements/ns; the equivalent scalar loop does not vectorize). F32 panels are a
  * bulk copy. All figures in thread CPU time, in cache.
  *
- * <p>Batch 1 is the exception for f16 ({@link HalfWidening#LANES}, the default except on Intel): no
+ * <p>Batch 1 is the exception for f16 ({@link HalfWidening#LANES}, the default): no
  * conversion at all, only the bits moved by shifts so a half reads as its value times 2^-112, and x
  * scaled by 2^112 instead, which makes every product exact and needs no special case for subnormal
  * halves (they become f32 subnormals of the right value), only for Inf/NaN. Streamed from memory
  * that reached 14.9 GB/s of f16 weights on one Zen 3 core against 7.5 to 7.9 for the widening
  * buffer (f32: 16.8 to 17.5). On that core an FMA with an f32-subnormal operand measured no slower:
  * rows of nothing but subnormal halves ran at the rate of normal ones (the assist blamed above was
- * not isolated from the random patterns' NaN/Inf lanes); Intel cores are another matter
- * ({@link #defaultFor}).
+ * not isolated from the random patterns' NaN/Inf lanes). On a 16-core Intel Xeon host, where one
+ * thread in cache runs the widening buffer faster, LLaMA-7B decode on all cores still ran 1.2 times
+ * faster with the lanes (three alternated pairs, 7.1-7.5 against 5.6-6.2 tokens/s).
  */
 public final class VectorKernels implements CpuKernels {
 
@@ -121,8 +122,9 @@ public final class VectorKernels implements CpuKernels {
     private static final float INV_SQRT2 = (float) (1 / Math.sqrt(2));
 
     /**
-     * How batch-1 linear turns f16 weights into f32 operands. Both are exact; they differ in speed,
-     * and which is faster depends on the processor (see {@link #defaultFor}).
+     * How batch-1 linear turns f16 weights into f32 operands. Both are exact; they differ in speed
+     * ({@code io.inf2.bench.KernelBench} measures both). {@code HARDWARE} is also the exact path {@code LANES}
+     * hands a tile to when the tile holds an Inf or NaN half or x cannot be scaled.
      */
     public enum HalfWidening {
         /**
@@ -138,9 +140,9 @@ public final class VectorKernels implements CpuKernels {
 
     private final HalfWidening halfWidening;
 
-    /** The kernels with the f16 widening this processor runs faster ({@link #defaultFor}). */
+    /** The kernels with the f16 lane widening, the faster one in whole-model decode on every processor measured. */
     public VectorKernels() {
-        this(defaultFor(cpuVendor()));
+        this(HalfWidening.LANES);
     }
 
     public VectorKernels(HalfWidening halfWidening) {
@@ -158,28 +160,6 @@ public final class VectorKernels implements CpuKernels {
     /** The f16 widening in use, for benchmark reports. */
     public HalfWidening halfWidening() {
         return halfWidening;
-    }
-
-    /**
-     * {@link HalfWidening#HARDWARE} on Intel processors, {@link HalfWidening#LANES} elsewhere. AMD
-     * Zen cores multiply f32 subnormals at full speed (measured: Zen 3, all-subnormal f16 rows at the
-     * same rate as normal ones), as Arm cores do; Intel cores are documented to take a microcode
-     * assist for subnormal operands, and a trained model's f16 weights are about 0.25% subnormal,
-     * which would put an assist in several percent of vector multiplies. Not yet measured on an
-     * Intel host: KernelBench reports both widenings so the choice can be checked there.
-     */
-    static HalfWidening defaultFor(String cpuVendor) {
-        return "GenuineIntel".equals(cpuVendor) ? HalfWidening.HARDWARE : HalfWidening.LANES;
-    }
-
-    /** The x86 vendor string from /proc/cpuinfo, or "" where there is none (other systems, other architectures). */
-    private static String cpuVendor() {
-        try (java.util.stream.Stream<String> lines = java.nio.file.Files.lines(java.nio.file.Path.of("/proc/cpuinfo"))) {
-            return lines.filter(l -> l.startsWith("vendor_id")).findFirst()
-                    .map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("");
-        } catch (java.io.IOException | java.io.UncheckedIOException | SecurityException e) {
-            return "";
-        }
     }
 
     /** The vector width in f32 lanes, for benchmark reports. */

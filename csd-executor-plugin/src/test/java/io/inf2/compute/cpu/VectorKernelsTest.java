@@ -272,13 +272,6 @@ class VectorKernelsTest {
         }
     }
 
-    @Test
-    void halfWideningDefaultsToTheHardwareConversionOnIntelOnly() {
-        assertEquals(VectorKernels.HalfWidening.HARDWARE, VectorKernels.defaultFor("GenuineIntel"));
-        assertEquals(VectorKernels.HalfWidening.LANES, VectorKernels.defaultFor("AuthenticAMD"));
-        assertEquals(VectorKernels.HalfWidening.LANES, VectorKernels.defaultFor(""));
-    }
-
     /** Integer-valued inputs: every sum is exact in fp32, so any order gives the reference's value. */
     @Test
     void linearAddAddsToWhatOutHolds() {
