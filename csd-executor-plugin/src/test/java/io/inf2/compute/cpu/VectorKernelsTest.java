@@ -131,43 +131,45 @@ class VectorKernelsTest {
 
     @Test
     void oneRowLinearKeepsSubnormalAndNonFiniteWeightsOverUnalignedRowRanges() {
-        // Batch 1 multiplies weights as they are widened, four rows at a time: weights that are
+        // Batch 1 multiplies weights as they are widened, four or eight rows at a time: weights that are
         // subnormal in their own type must count, and an Inf weight must make its row's output
         // non-finite, whichever position of a four-row group or of a row they take.
         SplittableRandom random = new SplittableRandom(11);
-        int k = 1043;
         int n = 23;
-        for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
-            float[] x = randomFloats(random, k, false);
-            MemorySegment w = randomWeights(random, dtype, (long) n * k, false);
-            float subnormal = dtype == DType.F16 ? 0x1p-20f : dtype == DType.BF16 ? 0x1p-130f : 0x1p-140f;
-            for (int j = 0; j < n; j++) {
-                dtype.setFloat(w, (long) j * k + (j * 37) % k, subnormal);
-                dtype.setFloat(w, (long) j * k + (j * 53 + 1) % k, -subnormal);
-            }
-            // Rows 7 and 21 hold nothing but subnormals, so losing them would show beyond rounding.
-            for (int j : new int[] {7, 21}) {
-                for (int i = 0; i < k; i++) {
-                    dtype.setFloat(w, (long) j * k + i, i % 5 == 0 ? (i % 2 == 0 ? subnormal : -subnormal) * (1 + i % 3) : 0f);
+        // 3100 columns: rows long enough to go eight at a time.
+        for (int k : new int[] {1043, 3100}) {
+            for (DType dtype : new DType[] {DType.F32, DType.F16, DType.BF16}) {
+                float[] x = randomFloats(random, k, false);
+                MemorySegment w = randomWeights(random, dtype, (long) n * k, false);
+                float subnormal = dtype == DType.F16 ? 0x1p-20f : dtype == DType.BF16 ? 0x1p-130f : 0x1p-140f;
+                for (int j = 0; j < n; j++) {
+                    dtype.setFloat(w, (long) j * k + (j * 37) % k, subnormal);
+                    dtype.setFloat(w, (long) j * k + (j * 53 + 1) % k, -subnormal);
                 }
-            }
-            dtype.setFloat(w, 5L * k + 1040, Float.POSITIVE_INFINITY);
-            dtype.setFloat(w, 14L * k + 3, Float.NEGATIVE_INFINITY);
-            dtype.setFloat(w, 22L * k + 700, Float.NaN);
-            for (int[] range : new int[][] {{0, n}, {1, 6}, {3, 15}, {14, 15}, {13, 23}}) {
-                float[] expected = new float[n];
-                reference.linear(x, 1, k, w, dtype, null, null, range[0], range[1], expected, n);
-                for (CpuKernels kernels : fastLinear) {
-                    float[] actual = new float[n];
-                    kernels.linear(x, 1, k, w, dtype, null, null, range[0], range[1], actual, n);
-                    for (int j = range[0]; j < range[1]; j++) {
-                        String where = dtype + " " + ((VectorKernels) kernels).halfWidening() + " row " + j;
-                        if (j == 5 || j == 14 || j == 22) {
-                            assertTrue(!Float.isFinite(actual[j]), where + " holds a non-finite weight, got " + actual[j]);
-                        } else {
-                            assertLinearClose(x, k, 0, w, dtype, j, 0f, expected[j], actual[j]);
-                            if (j == 7 || j == 21) {
-                                assertTrue(expected[j] != 0f, where + " must sum to a nonzero value");
+                // Rows 7 and 21 hold nothing but subnormals, so losing them would show beyond rounding.
+                for (int j : new int[] {7, 21}) {
+                    for (int i = 0; i < k; i++) {
+                        dtype.setFloat(w, (long) j * k + i, i % 5 == 0 ? (i % 2 == 0 ? subnormal : -subnormal) * (1 + i % 3) : 0f);
+                    }
+                }
+                dtype.setFloat(w, 5L * k + 1040, Float.POSITIVE_INFINITY);
+                dtype.setFloat(w, 14L * k + 3, Float.NEGATIVE_INFINITY);
+                dtype.setFloat(w, 22L * k + 700, Float.NaN);
+                for (int[] range : new int[][] {{0, n}, {1, 6}, {3, 15}, {14, 15}, {13, 23}}) {
+                    float[] expected = new float[n];
+                    reference.linear(x, 1, k, w, dtype, null, null, range[0], range[1], expected, n);
+                    for (CpuKernels kernels : fastLinear) {
+                        float[] actual = new float[n];
+                        kernels.linear(x, 1, k, w, dtype, null, null, range[0], range[1], actual, n);
+                        for (int j = range[0]; j < range[1]; j++) {
+                            String where = dtype + " " + ((VectorKernels) kernels).halfWidening() + " row " + j;
+                            if (j == 5 || j == 14 || j == 22) {
+                                assertTrue(!Float.isFinite(actual[j]), where + " holds a non-finite weight, got " + actual[j]);
+                            } else {
+                                assertLinearClose(x, k, 0, w, dtype, j, 0f, expected[j], actual[j]);
+                                if (j == 7 || j == 21) {
+                                    assertTrue(expected[j] != 0f, where + " must sum to a nonzero value");
+                                }
                             }
                         }
                     }
