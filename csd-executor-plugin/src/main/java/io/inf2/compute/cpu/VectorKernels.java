@@ -185,8 +185,8 @@ public final class VectorKernels implements CpuKernels {
         requireLinearType(dtype);
         Scratch scratch = SCRATCH.get();
         if (rows == 1) {
-            startOneRow(bias, biasType, nFrom, nTo, out, accumulate, scratch);
-            linearOneRow(x, k, weight, dtype, nFrom, nTo, out, scratch, rearrange(x, k, dtype, scratch.pairs(k)));
+            linearOneRow(x, k, rearrange(x, k, dtype, scratch.pairs(k)), weight, dtype, bias, biasType, nFrom, nTo, out,
+                    accumulate, scratch);
             return;
         }
         for (int n = nFrom; n < nTo; n++) {
@@ -212,9 +212,8 @@ public final class VectorKernels implements CpuKernels {
     @Override
     public void linearOneRow(OneRow row, MemorySegment weight, MemorySegment bias, DType biasType, int nFrom, int nTo,
                              float[] out, boolean accumulate) {
-        Scratch scratch = SCRATCH.get();
-        startOneRow(bias, biasType, nFrom, nTo, out, accumulate, scratch);
-        linearOneRow(row.x(), row.k(), weight, row.dtype(), nFrom, nTo, out, scratch, row.rearranged());
+        linearOneRow(row.x(), row.k(), row.rearranged(), weight, row.dtype(), bias, biasType, nFrom, nTo, out, accumulate,
+                SCRATCH.get());
     }
 
     private static void requireLinearType(DType dtype) {
@@ -270,8 +269,9 @@ public final class VectorKernels implements CpuKernels {
      * small L1 buffer ({@link #dotRowsF16}), as {@link HalfWidening} says. f32 rows already stream at memory speed
      * four at a time.
      */
-    private void linearOneRow(float[] x, int k, MemorySegment weight, DType dtype, int nFrom, int nTo,
-                              float[] out, Scratch scratch, float[] pairs) {
+    private void linearOneRow(float[] x, int k, float[] pairs, MemorySegment weight, DType dtype, MemorySegment bias,
+                              DType biasType, int nFrom, int nTo, float[] out, boolean accumulate, Scratch scratch) {
+        startOneRow(bias, biasType, nFrom, nTo, out, accumulate, scratch);
         int n = nFrom;
         int touched = 0;
         switch (dtype) {

@@ -69,40 +69,40 @@ final class WorkerTeam implements AutoCloseable {
          * threads), then the others' from their backs, until every unit is claimed.
          */
         void work(int self) {
-            int[] claim = new int[2];
             if (self < regions) {
-                while (claim(self, true, claim)) {
-                    runUnits(claim[0], claim[1]);
+                for (long units; (units = claim(self, true)) != NONE; ) {
+                    runUnits(first(units), end(units));
                 }
             }
             for (int i = 0; i < regions; i++) {
                 int region = (self + i) % regions;
-                while (claim(region, false, claim)) {
-                    runUnits(claim[0], claim[1]);
+                for (long units; (units = claim(region, false)) != NONE; ) {
+                    runUnits(first(units), end(units));
                 }
             }
         }
 
-        /** Claims units of a region, from its front or its back, into {@code claim}; false once it has none left. */
-        private boolean claim(int region, boolean front, int[] claim) {
+        /** Claims units of a region, from its front or its back, packed as a state is; {@link #NONE} once it has none left. */
+        private long claim(int region, boolean front) {
             int at = region * STATE_STRIDE;
             while (true) {
                 long state = states.get(at);
-                int first = (int) (state >>> 32);
-                int end = (int) state;
+                int first = first(state);
+                int end = end(state);
                 int left = end - first;
                 if (left <= 0) {
-                    return false;
+                    return NONE;
                 }
                 int take = Math.max(1, left / CLAIM_DIVISOR);
                 long next = front ? pack(first + take, end) : pack(first, end - take);
                 if (states.compareAndSet(at, state, next)) {
-                    claim[0] = front ? first : end - take;
-                    claim[1] = front ? first + take : end;
-                    return true;
+                    return front ? pack(first, first + take) : pack(end - take, end);
                 }
             }
         }
+
+        /** What {@link #claim} returns for a region with nothing left: no claim has an empty range. */
+        private static final long NONE = pack(0, 0);
 
         private void runUnits(int firstUnit, int endUnit) {
             try {
@@ -118,6 +118,14 @@ final class WorkerTeam implements AutoCloseable {
 
         private static long pack(int first, int end) {
             return (long) first << 32 | (end & 0xFFFFFFFFL);
+        }
+
+        private static int first(long units) {
+            return (int) (units >>> 32);
+        }
+
+        private static int end(long units) {
+            return (int) units;
         }
     }
 

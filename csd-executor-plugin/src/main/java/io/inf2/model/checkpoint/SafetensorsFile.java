@@ -35,8 +35,9 @@ import java.util.stream.Collectors;
  *
  * <p>Every tensor is checked before any is handed out: a known dtype, a shape of non-negative integers
  * whose byte size fits, offsets inside the data section that hold exactly shape × dtype bytes, and the
- * tensors filling the data section back to back (no overlap, no gap, nothing after the last). So a tensor's segment can never reach outside the mapping, whatever the
- * file says. Every problem is a one-line {@link ModelFormatException} naming the file (and tensor).
+ * tensors filling the data section back to back (no overlap, no gap, nothing after the last). So a
+ * tensor's segment can never reach outside the mapping, whatever the file says. Every problem is a
+ * one-line {@link ModelFormatException} naming the file (and tensor).
  *
  * <p>The mapping lives in the caller's arena (a checkpoint maps all its shards into one arena and
  * unmaps them together by closing it). A file truncated by another process <em>after</em> it was
